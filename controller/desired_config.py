@@ -1,0 +1,68 @@
+"""Desired configuration per device: versioned, retained on the broker.
+
+The controller keeps the desired config and its version; the device applies
+it (without restart where it can) and reports the version it runs, in its
+birth and in ``config_applied`` events.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import sqlite_utils
+
+from controller.errors import InvalidRequest, NotFound
+from controller.writer import Writer
+from wire.messages import MAX_PAYLOAD_BYTES
+
+PublishConfig = Callable[[str, int, dict[str, Any]], None]
+
+
+class DesiredConfig:
+    """Sets and publishes each device's desired config."""
+
+    def __init__(self, writer: Writer, publish: PublishConfig):
+        self.writer = writer
+        self._publish = publish
+
+    def set(self, device_id: str, config: dict[str, Any]) -> int:
+        """Store a new version of the device's desired config and publish it; return it."""
+        if not isinstance(config, dict):
+            raise InvalidRequest(f"config must be a JSON object, not {type(config).__name__}")
+        text = json.dumps(config, ensure_ascii=False)
+        if len(text.encode()) > MAX_PAYLOAD_BYTES - 100:
+            raise InvalidRequest(f"config is {len(text.encode())} bytes: over the message limit")
+
+        def task(db: sqlite_utils.Database) -> int:
+            row = db.execute("SELECT desired_config_version FROM devices WHERE id = ?",
+                             (device_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no device {device_id!r}")
+            version = row[0] + 1
+            db.execute("UPDATE devices SET desired_config = ?, desired_config_version = ?"
+                       " WHERE id = ?", (text, version, device_id))
+            return version
+
+        version: int = self.writer.call(task)
+        self._publish(device_id, version, config)
+        return version
+
+
+def get_desired(db: sqlite_utils.Database, device_id: str) -> dict[str, Any]:
+    row = db.execute("SELECT desired_config_version, desired_config, reported_config_version"
+                     " FROM devices WHERE id = ?", (device_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no device {device_id!r}")
+    return {"version": row[0], "config": json.loads(row[1]) if row[1] else {},
+            "reported_version": row[2]}
+
+
+def store_applied(db: sqlite_utils.Database, event: dict[str, Any]) -> None:
+    """Ingest handler for ``config_applied`` events: note the version the device runs."""
+    running = event["data"].get("running_version")
+    if not isinstance(running, int):
+        raise ValueError(f"config_applied running_version {running!r}: expected an integer")
+    db.execute("UPDATE devices SET reported_config_version = ? WHERE id = ?",
+               (running, event["device"]))

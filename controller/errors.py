@@ -1,0 +1,23 @@
+"""Errors raised by the controller."""
+
+from wire.errors import ThanthienError
+
+
+class ControllerError(ThanthienError):
+    """Base of the controller's errors."""
+
+
+class NotFound(ControllerError, LookupError):
+    """No such device, command or other record."""
+
+
+class InvalidRequest(ControllerError, ValueError):
+    """A request whose content cannot be accepted; the message says what was wrong."""
+
+
+class Unauthorized(ControllerError, PermissionError):
+    """No valid API token was presented."""
+
+
+class BrokerError(ControllerError, RuntimeError):
+    """Mosquitto could not be configured or started."""

@@ -1,0 +1,85 @@
+"""Idempotent ingestion of device events, acknowledged only after commit.
+
+An event id is stored once: a duplicate (a node resending after a lost ack)
+is acknowledged again and not stored twice. Type handlers (ratings, command
+results...) run inside the same transaction as the event row; if a handler
+refuses the event's data, the event is still kept and acked (it was accepted
+by the device and must not be lost or resent forever) and the refusal is
+counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import sqlite_utils
+
+from controller.metrics import Metrics
+from controller.writer import Writer
+
+log = logging.getLogger(__name__)
+
+TypeHandler = Callable[[sqlite_utils.Database, dict[str, Any]], None]
+PublishAck = Callable[[str, list[str]], None]
+
+
+class Ingestor:
+    """Stores events through the writer and publishes acks per batch."""
+
+    def __init__(self, writer: Writer, publish_ack: PublishAck, metrics: Metrics):
+        self.writer = writer
+        self.metrics = metrics
+        self._publish_ack = publish_ack
+        self._handlers: dict[str, TypeHandler] = {}
+        self._acks: defaultdict[str, list[str]] = defaultdict(list)  # writer thread only
+        writer.batch_hooks.append(self._flush)
+
+    def register(self, type_: str, handler: TypeHandler) -> None:
+        """Also run ``handler(db, event)`` for each new event of ``type_``."""
+        self._handlers[type_] = handler
+
+    def accept(self, event: dict[str, Any]) -> None:
+        """Queue a validated event from an approved device."""
+        self.writer.submit(lambda db: self._store(db, event))
+
+    def _store(self, db: sqlite_utils.Database, event: dict[str, Any]) -> None:
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO events (id, device, seq, type, ts, clock_synced, received, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (event["id"], event["device"], event["seq"], event["type"], event["ts"],
+             int(event["clock_synced"]), time.time(),
+             json.dumps(event["data"], ensure_ascii=False)),
+        )
+        if cursor.rowcount:
+            self.metrics.count("events_stored")
+            handler = self._handlers.get(event["type"])
+            if handler is not None:
+                self._run_handler(db, handler, event)
+        else:
+            self.metrics.count("events_duplicate")
+        self._acks[event["device"]].append(event["id"])
+
+    def _run_handler(self, db: sqlite_utils.Database, handler: TypeHandler,
+                     event: dict[str, Any]) -> None:
+        db.execute("SAVEPOINT handler")
+        try:
+            handler(db, event)
+        except (ValueError, KeyError, TypeError) as exc:
+            db.execute("ROLLBACK TO handler")
+            detail = f"{event['type']} event {event['id']} from {event['device']}: {exc}"
+            log.warning("kept but could not process %s", detail)
+            self.metrics.reject("event_data", event["device"], detail)
+        db.execute("RELEASE handler")
+
+    def _flush(self, committed: bool) -> None:
+        acks, self._acks = self._acks, defaultdict(list)
+        if not committed:
+            return  # the nodes will send these again
+        for device, ids in acks.items():
+            for start in range(0, len(ids), 1000):
+                self._publish_ack(device, ids[start:start + 1000])

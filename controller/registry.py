@@ -1,0 +1,208 @@
+"""The device registry: who may talk to the controller, who is online, their health.
+
+Only approved devices have their events stored and acked. A device that
+connects with valid broker credentials but is not in the registry is listed
+as ``pending`` until a technician approves it. Online state comes from the
+retained birth and will; a device silent for 1.5 times its keepalive or
+telemetry interval (whichever is longer) is also marked offline, which
+covers a stale retained birth after a broker restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import sqlite_utils
+
+from controller.errors import InvalidRequest, NotFound
+from controller.writer import Writer
+from wire.errors import TopicError
+from wire.topics import check_device_id
+
+log = logging.getLogger(__name__)
+
+TELEMETRY_HISTORY = 1440  # rows kept per device: a day at one a minute
+ROLES = ("kiosk", "speaker", "camera", "sim")
+
+
+class Registry:
+    """Device records; writes go through the :class:`Writer`."""
+
+    def __init__(self, writer: Writer):
+        self.writer = writer
+        self._lock = threading.Lock()
+        rows = writer.db.execute("SELECT id, status FROM devices").fetchall()
+        self._status: dict[str, str] = dict(rows)
+        self._last_heard: dict[str, float] = {}
+        self._telemetry_count = 0
+
+    # -- questions asked on the hot path (no database access) ------------------------
+
+    def is_approved(self, device_id: str) -> bool:
+        return self._status.get(device_id) == "approved"
+
+    def heard(self, device_id: str) -> None:
+        self._last_heard[device_id] = time.time()
+
+    # -- technician actions ----------------------------------------------------------
+
+    def add(self, device_id: str, role: str, *, label: str | None = None,
+            hamlet: str | None = None) -> dict[str, Any]:
+        """Register (or approve) a device so its events are accepted."""
+        try:
+            check_device_id(device_id)
+        except TopicError as exc:
+            raise InvalidRequest(str(exc)) from None
+        if role not in ROLES:
+            raise InvalidRequest(f"unknown role {role!r}: expected one of {ROLES}")
+
+        def task(db: sqlite_utils.Database) -> None:
+            now = time.time()
+            db.execute(
+                "INSERT INTO devices (id, role, status, label, hamlet, created, approved)"
+                " VALUES (?, ?, 'approved', ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET role = excluded.role, status = 'approved',"
+                " label = coalesce(excluded.label, label), hamlet = coalesce(excluded.hamlet,"
+                " hamlet), approved = coalesce(approved, excluded.approved)",
+                (device_id, role, label, hamlet, now, now),
+            )
+
+        self.writer.call(task)
+        with self._lock:
+            self._status[device_id] = "approved"
+        log.info("device %s (%s) approved", device_id, role)
+        return {"id": device_id, "role": role, "status": "approved"}
+
+    def approve(self, device_id: str) -> dict[str, Any]:
+        """Approve a pending device with the role it announced."""
+        row = self.writer.call(lambda db: db.execute(
+            "SELECT role FROM devices WHERE id = ?", (device_id,)).fetchone())
+        if row is None:
+            raise NotFound(f"no device {device_id!r}")
+        return self.add(device_id, row[0] or "sim")
+
+    # -- what devices say ------------------------------------------------------------
+
+    def birth(self, device_id: str, state: dict[str, Any]) -> None:
+        self.heard(device_id)
+        if device_id not in self._status:
+            with self._lock:
+                self._status[device_id] = "pending"
+            log.warning("unknown device %s connected: listed as pending approval", device_id)
+        now = time.time()
+
+        def task(db: sqlite_utils.Database) -> None:
+            db.execute(
+                "INSERT INTO devices (id, role, status, created) VALUES (?, ?, 'pending', ?)"
+                " ON CONFLICT (id) DO NOTHING", (device_id, state.get("role"), now))
+            db.execute(
+                "UPDATE devices SET online = 1, last_seen = ?, role = coalesce(role, ?),"
+                " sw = ?, keepalive = ?, telemetry_interval = ?, reported_config_version = ?"
+                " WHERE id = ?",
+                (now, state.get("role"), state.get("sw"), state.get("keepalive"),
+                 state.get("telemetry_interval"), state.get("config_version"), device_id))
+
+        self.writer.submit(task)
+
+    def offline(self, device_id: str) -> None:
+        if device_id not in self._status:
+            return
+        self._last_heard.pop(device_id, None)
+        self.writer.submit(lambda db: db.execute(
+            "UPDATE devices SET online = 0 WHERE id = ?", (device_id,)))
+        log.info("device %s offline", device_id)
+
+    def telemetry(self, device_id: str, figures: dict[str, Any]) -> None:
+        if device_id not in self._status:
+            return
+        self.heard(device_id)
+        now = time.time()
+        text = json.dumps(figures, ensure_ascii=False)
+        self._telemetry_count += 1
+        prune = self._telemetry_count % 100 == 0
+
+        def task(db: sqlite_utils.Database) -> None:
+            db.execute("UPDATE devices SET telemetry = ?, last_seen = ?, online = 1 WHERE id = ?",
+                       (text, now, device_id))
+            db.execute("INSERT INTO telemetry (device, received, data) VALUES (?, ?, ?)",
+                       (device_id, now, text))
+            if prune:
+                db.execute(
+                    "DELETE FROM telemetry WHERE device = ? AND id <= (SELECT id FROM telemetry"
+                    " WHERE device = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (device_id, device_id, TELEMETRY_HISTORY))
+
+        self.writer.submit(task)
+
+    def reported_config(self, device_id: str, version: int) -> None:
+        self.writer.submit(lambda db: db.execute(
+            "UPDATE devices SET reported_config_version = ? WHERE id = ?", (version, device_id)))
+
+    def sweep(self, now: float | None = None) -> list[str]:
+        """Mark offline the devices silent for 1.5 x their longest interval."""
+        now = now or time.time()
+
+        def task(db: sqlite_utils.Database) -> list[str]:
+            rows = db.execute(
+                "SELECT id, last_seen, keepalive, telemetry_interval FROM devices"
+                " WHERE online = 1").fetchall()
+            stale = []
+            for device_id, last_seen, keepalive, interval in rows:
+                limit = 1.5 * max(keepalive or 60, interval or 60)
+                seen = max(last_seen or 0, self._last_heard.get(device_id, 0))
+                if now - seen > limit:
+                    stale.append(device_id)
+                    db.execute("UPDATE devices SET online = 0 WHERE id = ?", (device_id,))
+            return stale
+
+        stale: list[str] = self.writer.call(task)
+        for device_id in stale:
+            log.info("device %s silent too long: offline", device_id)
+        return stale
+
+
+# -- reads (any connection) ----------------------------------------------------------
+
+_DEVICE_COLUMNS = (
+    "id, role, status, label, hamlet, online, last_seen, sw, reported_config_version,"
+    " desired_config_version, telemetry"
+)
+
+
+def _device_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    (device_id, role, status, label, hamlet, online, last_seen, sw, reported, desired,
+     telemetry) = row
+    return {
+        "id": device_id, "role": role, "status": status, "label": label, "hamlet": hamlet,
+        "online": bool(online), "last_seen": last_seen, "sw": sw,
+        "config_version": {"reported": reported, "desired": desired},
+        "telemetry": json.loads(telemetry) if telemetry else None,
+    }
+
+
+def list_devices(db: sqlite_utils.Database, *, status: str | None = None) -> list[dict[str, Any]]:
+    sql = f"SELECT {_DEVICE_COLUMNS} FROM devices"
+    params: tuple[Any, ...] = ()
+    if status:
+        sql += " WHERE status = ?"
+        params = (status,)
+    return [_device_row(r) for r in db.execute(sql + " ORDER BY id", params).fetchall()]
+
+
+def get_device(db: sqlite_utils.Database, device_id: str) -> dict[str, Any]:
+    row = db.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?",
+                     (device_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no device {device_id!r}")
+    return _device_row(row)
+
+
+def telemetry_history(db: sqlite_utils.Database, device_id: str,
+                      limit: int = 100) -> list[dict[str, Any]]:
+    rows = db.execute("SELECT received, data FROM telemetry WHERE device = ?"
+                      " ORDER BY id DESC LIMIT ?", (device_id, limit)).fetchall()
+    return [{"received": r[0], **json.loads(r[1])} for r in rows]

@@ -1,0 +1,126 @@
+"""The controller's SQLite database: opening it and migrating its schema.
+
+Migrations are numbered functions applied in order, each in its own
+transaction, recorded in ``schema_migrations``. Add a new one at the end;
+never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+log = logging.getLogger(__name__)
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def connect(path: str | pathlib.Path) -> sqlite_utils.Database:
+    """A connection in WAL mode with ``synchronous=FULL``: an acked event is on disk."""
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return sqlite_utils.Database(conn)
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply pending migrations; return the schema version now in force."""
+    db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+               " applied TEXT DEFAULT CURRENT_TIMESTAMP)")
+    done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+    for version, fn in enumerate(MIGRATIONS, start=1):
+        if version in done:
+            continue
+        with db.conn:
+            db.execute("BEGIN IMMEDIATE")
+            fn(db)
+            db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+        log.info("database migrated to schema %s (%s)", version, fn.__name__)
+    return len(MIGRATIONS)
+
+
+@migration
+def _initial(db: sqlite_utils.Database) -> None:
+    for statement in _INITIAL.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+_INITIAL = """
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    role TEXT,
+    status TEXT NOT NULL CHECK (status IN ('approved', 'pending')),
+    label TEXT,
+    hamlet TEXT,
+    created REAL NOT NULL,
+    approved REAL,
+    online INTEGER NOT NULL DEFAULT 0,
+    last_seen REAL,
+    sw TEXT,
+    keepalive INTEGER,
+    telemetry_interval REAL,
+    reported_config_version INTEGER,
+    desired_config_version INTEGER NOT NULL DEFAULT 0,
+    desired_config TEXT,
+    telemetry TEXT
+);
+CREATE TABLE telemetry (
+    id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL REFERENCES devices(id),
+    received REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX telemetry_device ON telemetry (device, received);
+CREATE TABLE events (
+    id TEXT PRIMARY KEY,
+    device TEXT NOT NULL REFERENCES devices(id),
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    clock_synced INTEGER NOT NULL,
+    received REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX events_device_seq ON events (device, seq);
+CREATE INDEX events_type ON events (type, received);
+CREATE TABLE ratings (
+    event_id TEXT PRIMARY KEY REFERENCES events(id),
+    device TEXT NOT NULL REFERENCES devices(id),
+    ts TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    scale INTEGER NOT NULL,
+    misuse INTEGER NOT NULL DEFAULT 0,
+    data TEXT NOT NULL
+);
+CREATE INDEX ratings_ts ON ratings (ts);
+CREATE TABLE commands (
+    id TEXT PRIMARY KEY,
+    device TEXT NOT NULL REFERENCES devices(id),
+    name TEXT NOT NULL,
+    args TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    result TEXT,
+    updated REAL NOT NULL
+);
+CREATE INDEX commands_device ON commands (device, status);
+CREATE TABLE api_tokens (
+    name TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL
+)
+"""

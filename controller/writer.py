@@ -1,0 +1,108 @@
+"""The controller's single writer: every write goes through one thread, in batches.
+
+Tasks queued from the MQTT thread and the API are run together in one
+transaction (group commit), then their ``after_commit`` callbacks run:
+acks are published only once the events they name are on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+import sqlite_utils
+
+log = logging.getLogger(__name__)
+
+Task = Callable[[sqlite_utils.Database], Any]
+
+
+class Writer:
+    """A thread that owns the write connection."""
+
+    def __init__(self, db: sqlite_utils.Database, *, max_batch: int = 2000):
+        self.db = db
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[Task, Future[Any]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
+        self._closed = False
+        self.commits = 0
+        #: Called after each batch: ``hook(committed)``, in the writer thread.
+        self.batch_hooks: list[Callable[[bool], None]] = []
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, task: Task) -> Future[Any]:
+        """Queue ``task(db)``; the future resolves after its transaction commits."""
+        future: Future[Any] = Future()
+        self._queue.put((task, future))
+        return future
+
+    def call(self, task: Task, timeout: float = 30) -> Any:
+        """Run ``task(db)`` in the writer and wait for its committed result."""
+        return self.submit(task).result(timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # finish this batch, then stop
+                    break
+                batch.append(more)
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Task, Future[Any]]]) -> None:
+        results: list[tuple[Future[Any], Any, BaseException | None]] = []
+        try:
+            with self.db.conn:
+                self.db.execute("BEGIN IMMEDIATE")
+                for task, future in batch:
+                    self.db.execute("SAVEPOINT task")
+                    try:
+                        results.append((future, task(self.db), None))
+                        self.db.execute("RELEASE task")
+                    except Exception as exc:  # one bad task must not undo the others
+                        self.db.execute("ROLLBACK TO task")
+                        self.db.execute("RELEASE task")
+                        results.append((future, None, exc))
+        except Exception as exc:
+            log.exception("write batch of %s failed", len(batch))
+            self._run_hooks(False)
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        self.commits += 1
+        self._run_hooks(True)
+        for future, value, error in results:
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+
+    def _run_hooks(self, committed: bool) -> None:
+        for hook in self.batch_hooks:
+            try:
+                hook(committed)
+            except Exception:
+                log.exception("batch hook failed")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)

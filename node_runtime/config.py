@@ -1,0 +1,109 @@
+"""Node configuration: one TOML file parsed once, at the edge, into typed objects."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import tomllib
+from typing import Any
+
+from node_runtime.errors import ConfigError
+from wire.errors import TopicError
+from wire.topics import check_device_id
+
+CLOCK_CHECKS = ("adjtimex", "always", "never")
+
+
+@dataclasses.dataclass(frozen=True)
+class MqttSettings:
+    """How to reach the broker."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None  # defaults to the device id
+    password: str | None = None
+    keepalive: int = 30
+    protocol: int = 5  # 5 for MQTT 5, 4 for MQTT 3.1.1
+    tls_ca: str | None = None  # path to a CA file turns TLS on
+    reconnect_min: float = 1.0
+    reconnect_max: float = 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeConfig:
+    """Everything the runtime needs; role-specific settings stay in ``role``."""
+
+    device_id: str
+    role: str
+    data_dir: pathlib.Path
+    mqtt: MqttSettings = MqttSettings()
+    telemetry_interval: float = 60.0
+    outbox_window: int = 100
+    resend_after: float = 15.0
+    clock_check: str = "adjtimex"
+    role_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            check_device_id(self.device_id)
+        except TopicError as exc:
+            raise ConfigError(str(exc)) from None
+        if self.clock_check not in CLOCK_CHECKS:
+            raise ConfigError(f"clock_check {self.clock_check!r}: expected one of {CLOCK_CHECKS}")
+        if self.mqtt.protocol not in (4, 5):
+            raise ConfigError(f"mqtt protocol {self.mqtt.protocol!r}: expected 5 or 4 (3.1.1)")
+        if self.outbox_window < 1:
+            raise ConfigError(f"outbox window {self.outbox_window!r}: expected at least 1")
+        if self.telemetry_interval <= 0:
+            raise ConfigError(f"telemetry interval {self.telemetry_interval!r}: expected > 0")
+
+
+def load_config(path: str | pathlib.Path) -> NodeConfig:
+    """Read a node's TOML file (see ``docs/operations.md`` for its sections)."""
+    path = pathlib.Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read node config {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"node config {path} is not valid TOML: {exc}") from None
+    return config_from_dict(raw, base_dir=path.parent)
+
+
+def config_from_dict(raw: dict[str, Any], base_dir: pathlib.Path | None = None) -> NodeConfig:
+    """Build a :class:`NodeConfig` from the parsed TOML tables."""
+    device = _table(raw, "device")
+    for key in ("id", "role"):
+        if key not in device:
+            raise ConfigError(f"node config lacks device.{key}")
+    data_dir = pathlib.Path(device.get("data_dir", "/var/lib/thanthien"))
+    if base_dir is not None and not data_dir.is_absolute():
+        data_dir = base_dir / data_dir
+    mqtt_raw = _table(raw, "mqtt")
+    known = {f.name for f in dataclasses.fields(MqttSettings)}
+    unknown = set(mqtt_raw) - known
+    if unknown:
+        raise ConfigError(f"unknown mqtt setting(s) {sorted(unknown)}; known: {sorted(known)}")
+    try:
+        mqtt = MqttSettings(**mqtt_raw)
+    except TypeError as exc:
+        raise ConfigError(f"bad mqtt settings: {exc}") from None
+    runtime = _table(raw, "runtime")
+    return NodeConfig(
+        device_id=device["id"],
+        role=device["role"],
+        data_dir=data_dir,
+        mqtt=mqtt,
+        telemetry_interval=float(runtime.get("telemetry_interval", 60.0)),
+        outbox_window=int(runtime.get("outbox_window", 100)),
+        resend_after=float(runtime.get("resend_after", 15.0)),
+        clock_check=runtime.get("clock_check", "adjtimex"),
+        role_settings=_table(raw, device["role"]),
+    )
+
+
+def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"node config [{name}] must be a table, not {type(value).__name__}")
+    return value

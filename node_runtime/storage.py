@@ -1,0 +1,28 @@
+"""Opening a node's SQLite file so that what it accepted survives a power cut."""
+
+from __future__ import annotations
+
+import pathlib
+import sqlite3
+
+import sqlite_utils
+
+from node_runtime.errors import OutboxError
+
+
+def open_durable(path: str | pathlib.Path) -> sqlite_utils.Database:
+    """A WAL database whose every commit is fsync'd (``synchronous=FULL``).
+
+    Autocommit mode: each statement outside ``with db.conn:`` is its own
+    durable transaction. The connection is shared between threads; callers
+    serialise access with their own lock.
+    """
+    path = pathlib.Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+    except (OSError, sqlite3.Error) as exc:
+        raise OutboxError(f"cannot open node database {path}: {exc}") from None
+    return sqlite_utils.Database(conn)

@@ -1,0 +1,187 @@
+"""Message kinds of the wire contract: JSON objects with a schema version.
+
+Every message is a JSON object carrying ``"v": SCHEMA_VERSION``. ``decode``
+checks size, JSON, version and each field's type for its kind, and raises
+:class:`MessageError` naming what was wrong; both sides call it on receipt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from wire.errors import MessageError
+from wire.topics import Topic
+
+SCHEMA_VERSION = 1
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+#: Results a device may report for a command.
+COMMAND_STATUSES = ("done", "failed", "expired", "unknown")
+
+#: Event types the runtime itself emits (roles add their own, e.g. ``rating``).
+EVENT_COMMAND_RESULT = "command_result"
+EVENT_CONFIG_APPLIED = "config_applied"
+
+_NUM = (int, float)
+_OPT = object()  # marker: field may be absent or null
+
+# kind -> {field: (accepted types, required)}
+_SCHEMAS: dict[Topic, dict[str, tuple[Any, bool]]] = {
+    Topic.STATE: {
+        "status": (str, True),
+        "role": (str, False),
+        "sw": (str, False),
+        "config_version": (int, False),
+        "keepalive": (int, False),
+        "telemetry_interval": (_NUM, False),
+        "ts": (str, False),
+    },
+    Topic.TELEMETRY: {
+        "ts": (str, True),
+        "uptime_s": (_NUM, True),
+        "cpu_temp_c": (_NUM, False),
+        "load1": (_NUM, False),
+        "mem_available_mb": (_NUM, False),
+        "disk_free_mb": (_NUM, False),
+        "sw": (str, False),
+        "clock_synced": (bool, True),
+        "outbox_depth": (int, True),
+    },
+    Topic.EVENTS: {
+        "id": (str, True),
+        "seq": (int, True),
+        "device": (str, True),
+        "type": (str, True),
+        "ts": (str, True),
+        "clock_synced": (bool, True),
+        "data": (dict, True),
+    },
+    Topic.ACKS: {"ids": (list, True)},
+    Topic.COMMANDS: {
+        "id": (str, True),
+        "name": (str, True),
+        "args": (dict, True),
+        "expires": (str, True),
+    },
+    Topic.CONFIG: {"version": (int, True), "config": (dict, True)},
+}
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def format_ts(when: dt.datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a ``Z``: the one timestamp form on the wire."""
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def parse_ts(text: str) -> dt.datetime:
+    """Parse a wire timestamp; raise :class:`MessageError` if it is not one."""
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        raise MessageError(f"invalid timestamp {text!r}: expected ISO 8601 UTC", "field") from None
+    if when.tzinfo is None:
+        raise MessageError(f"timestamp {text!r} has no time zone: expected UTC 'Z'", "field")
+    return when
+
+
+def encode(kind: Topic, body: dict[str, Any]) -> bytes:
+    """Serialise ``body`` as a message of ``kind``, validating it first."""
+    message = {"v": SCHEMA_VERSION, **body}
+    _validate(kind, message)
+    payload = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise MessageError(
+            f"{kind.value} message is {len(payload)} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit",
+            "size",
+        )
+    return payload
+
+
+def decode(kind: Topic, payload: bytes) -> dict[str, Any]:
+    """Parse and validate a received payload of ``kind``."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise MessageError(
+            f"payload is {len(payload)} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit", "size"
+        )
+    try:
+        message = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(f"payload is not JSON: {exc}", "json") from None
+    _validate(kind, message)
+    return message
+
+
+def new_event(
+    device: str, seq: int, type_: str, data: dict[str, Any], *, clock_synced: bool,
+    when: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Build the body of a durable event with a fresh UUID."""
+    return {
+        "id": str(uuid.uuid4()),
+        "seq": seq,
+        "device": device,
+        "type": type_,
+        "ts": format_ts(when or utc_now()),
+        "clock_synced": clock_synced,
+        "data": data,
+    }
+
+
+def _validate(kind: Topic, message: Any) -> None:
+    if not isinstance(message, dict):
+        raise MessageError(f"{kind.value} message must be a JSON object", "json")
+    version = message.get("v")
+    if version != SCHEMA_VERSION:
+        raise MessageError(
+            f"{kind.value} message has schema version {version!r}, expected {SCHEMA_VERSION}",
+            "schema",
+        )
+    for field, (types, required) in _SCHEMAS[kind].items():
+        value = message.get(field)
+        if value is None:
+            if required:
+                raise MessageError(f"{kind.value} message lacks field {field!r}", "field")
+            continue
+        # bool is an int in Python; a flag is never a number on the wire, nor vice versa.
+        if isinstance(value, bool) and types is not bool:
+            ok = False
+        else:
+            ok = isinstance(value, types)
+        if not ok:
+            raise MessageError(
+                f"{kind.value} field {field!r} has {type(value).__name__} {value!r}, "
+                f"expected {_type_name(types)}",
+                "field",
+            )
+    _check_values(kind, message)
+
+
+def _check_values(kind: Topic, message: dict[str, Any]) -> None:
+    if kind is Topic.EVENTS:
+        try:
+            uuid.UUID(message["id"])
+        except ValueError:
+            raise MessageError(f"event id {message['id']!r} is not a UUID", "field") from None
+        if message["seq"] < 1:
+            raise MessageError(f"event seq {message['seq']} must be >= 1", "field")
+        parse_ts(message["ts"])
+    elif kind is Topic.COMMANDS:
+        parse_ts(message["expires"])
+    elif kind is Topic.STATE and message["status"] not in ("online", "offline"):
+        raise MessageError(
+            f"state status {message['status']!r}: expected 'online' or 'offline'", "field"
+        )
+    elif kind is Topic.ACKS and not all(isinstance(i, str) for i in message["ids"]):
+        raise MessageError("ack ids must be strings", "field")
+
+
+def _type_name(types: Any) -> str:
+    if isinstance(types, tuple):
+        return "number"
+    return {str: "string", int: "integer", bool: "boolean", dict: "object", list: "array"}[types]
