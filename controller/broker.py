@@ -113,6 +113,7 @@ class BrokerConfig:
 
     @staticmethod
     def _write(path: pathlib.Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(text)
         os.chmod(tmp, 0o600)

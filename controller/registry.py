@@ -38,12 +38,26 @@ class Registry:
         rows = writer.db.execute("SELECT id, status FROM devices").fetchall()
         self._status: dict[str, str] = dict(rows)
         self._last_heard: dict[str, float] = {}
+        self._looked_up: dict[str, float] = {}
         self._telemetry_count = 0
 
     # -- questions asked on the hot path (no database access) ------------------------
 
     def is_approved(self, device_id: str) -> bool:
-        return self._status.get(device_id) == "approved"
+        """From memory; a device not approved there is looked up again at most every 5 s,
+        so one approved by another process (the CLI) is accepted without a restart."""
+        if self._status.get(device_id) == "approved":
+            return True
+        now = time.monotonic()
+        if now - self._looked_up.get(device_id, -1e9) < 5:
+            return False
+        self._looked_up[device_id] = now
+        row = self.writer.call(lambda db: db.execute(
+            "SELECT status FROM devices WHERE id = ?", (device_id,)).fetchone())
+        if row is not None:
+            with self._lock:
+                self._status[device_id] = row[0]
+        return row is not None and row[0] == "approved"
 
     def heard(self, device_id: str) -> None:
         self._last_heard[device_id] = time.time()
@@ -89,7 +103,7 @@ class Registry:
 
     def birth(self, device_id: str, state: dict[str, Any]) -> None:
         self.heard(device_id)
-        if device_id not in self._status:
+        if not self.is_approved(device_id) and device_id not in self._status:
             with self._lock:
                 self._status[device_id] = "pending"
             log.warning("unknown device %s connected: listed as pending approval", device_id)

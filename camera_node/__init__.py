@@ -1,0 +1,1 @@
+"""The desk camera recorder: not built yet."""

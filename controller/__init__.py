@@ -1,0 +1,1 @@
+"""The commune's controller: MQTT hub, device registry, events, commands, HTTP API."""

@@ -1,0 +1,1 @@
+"""The rating kiosk (issue #3): not built yet."""

@@ -1,0 +1,55 @@
+"""What every node's entry point shares: argv, environment, logging, signals.
+
+Entry points stay thin: read ``--config``, build the :class:`Node`, let the
+role attach its handlers, run until SIGTERM/SIGINT, close cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from node_runtime.config import NodeConfig, load_config
+from node_runtime.errors import NodeError
+from node_runtime.node import Node
+from node_runtime.systemd import SystemdNotifier
+
+Role = Callable[[Node], Any]  # attaches handlers; may return an object with close()
+
+
+def main(role: Role, argv: Sequence[str] | None = None, *, prog: str, description: str) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--config", required=True, help="the node's TOML file")
+    parser.add_argument("--log-level", default=os.environ.get("THANTHIEN_LOG", "INFO"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+        return run(config, role)
+    except NodeError as exc:
+        parser.exit(2, f"{prog}: {exc}\n")
+    return 0
+
+
+def run(config: NodeConfig, role: Role) -> int:
+    """Run one node until a signal asks it to stop."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    notifier = SystemdNotifier(os.environ.get("NOTIFY_SOCKET"), os.environ.get("WATCHDOG_USEC"))
+    with Node(config, notifier=notifier) as node:
+        part = role(node)
+        node.start()
+        try:
+            stop.wait()
+        finally:
+            close = getattr(part, "close", None)
+            if close:
+                close()
+    return 0

@@ -1,0 +1,1 @@
+"""Simulated devices and the demo: real node code, simulated people and hardware."""

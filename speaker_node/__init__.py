@@ -1,0 +1,1 @@
+"""The hamlet loudspeaker node (issue #4): not built yet."""
