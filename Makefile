@@ -1,0 +1,35 @@
+# The README's two commands: `make demo` and `make test`. Both set up what is
+# missing first (Debian packages, .venv, the package with its extras).
+
+VENV    ?= .venv
+PYTHON  ?= python3
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+
+.PHONY: setup demo test bench lint screenshots clean
+
+setup: $(STAMP)
+	@scripts/setup-system.sh
+
+$(STAMP): pyproject.toml
+	@scripts/setup-system.sh
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip >/dev/null
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup
+	$(PY) -m sim.demo
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m bench
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,165 @@
+"""Faults against the real broker: processes killed, bad input, unknown devices."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from conftest import CONTROLLER_PASSWORD, DEVICE_PASSWORD, node_config, wait_for
+from controller.broker import CONTROLLER_USER
+from node_runtime.node import Node
+from provisioning.identity import DeviceIdentity
+from provisioning.node_file import node_file_text
+from wire.messages import encode, new_event
+from wire.topics import Topic, device_topic
+
+HERE = pathlib.Path(__file__).parent
+
+
+def event_count(controller, device_id: str) -> tuple[int, int]:
+    """(rows, distinct seqs) stored for a device."""
+    return controller.reader().execute(
+        "SELECT count(*), count(DISTINCT seq) FROM events WHERE device = ?",
+        (device_id,)).fetchone()
+
+
+def raw_client(broker, username=CONTROLLER_USER, password=CONTROLLER_PASSWORD) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{username}",
+                         protocol=mqtt.MQTTv5)
+    client.username_pw_set(username, password)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    return client
+
+
+def test_broker_killed_and_restarted_mid_stream_loses_and_duplicates_nothing(
+        controller, make_node, broker):
+    node = make_node("kiosk-10", controller=controller, outbox_window=20, resend_after=2.0)
+    total = 300
+    stop = threading.Event()
+
+    def stream() -> None:
+        for _ in range(total):
+            node.emit("rating", {"level": 2, "scale": 4})
+            time.sleep(0.005)
+        stop.set()
+
+    producer = threading.Thread(target=stream)
+    producer.start()
+    wait_for(lambda: event_count(controller, "kiosk-10")[0] > 30)
+    broker.process.kill()
+    time.sleep(1.0)
+    broker.process.start()
+    producer.join()
+    wait_for(lambda: node.outbox.depth == 0, timeout=30)
+    assert event_count(controller, "kiosk-10") == (total, total)
+
+
+def test_node_killed_right_after_accepting_delivers_after_restart(
+        tmp_path, controller, make_node, broker):
+    broker.add_device("kiosk-11")
+    controller.registry.add("kiosk-11", "kiosk")
+    config = node_config(tmp_path, broker, "kiosk-11")
+    identity = DeviceIdentity("kiosk-11", "kiosk", DEVICE_PASSWORD)
+    config_file = tmp_path / "kiosk-11.toml"
+    config_file.write_text(node_file_text(identity, mqtt_host="127.0.0.1", mqtt_port=broker.port,
+                                          data_dir=str(config.data_dir)))
+    proc = subprocess.Popen([sys.executable, str(HERE / "node_process.py"), str(config_file), "5"],
+                            stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
+    ids = [proc.stdout.readline().strip() for _ in range(5)]
+    proc.kill()  # SIGKILL the moment the fifth event is accepted
+    proc.wait()
+    node = Node(config)
+    node.start()
+    try:
+        wait_for(lambda: node.outbox.depth == 0, timeout=20)
+        stored = [r[0] for r in controller.reader().execute(
+            "SELECT id FROM events WHERE device = 'kiosk-11' ORDER BY seq")]
+        assert stored == ids
+    finally:
+        node.close()
+
+
+def test_bad_messages_are_rejected_counted_and_controller_keeps_serving(
+        controller, make_node, broker):
+    node = make_node("kiosk-12", controller=controller)
+    broker.add_device("stranger-01")  # has broker credentials, not in the registry
+    client = raw_client(broker)
+    topic = device_topic("kiosk-12", Topic.EVENTS)
+    good = new_event("kiosk-12", 99, "rating", {"level": 1, "scale": 4}, clock_synced=True)
+    cases = {
+        "json": b"{not json",
+        "schema": json.dumps({**good, "v": 99}).encode(),
+        "size": b'{"v":1,"pad":"' + b"x" * 70_000 + b'"}',
+        "field": json.dumps({**good, "v": 1, "seq": "one"}).encode(),
+        "device_mismatch": encode(Topic.EVENTS, {**good, "device": "kiosk-99"}),
+        "unknown_device": encode(Topic.EVENTS, {**good, "device": "stranger-01"}),
+    }
+    for reason, payload in cases.items():
+        target = device_topic("stranger-01", Topic.EVENTS) if reason == "unknown_device" else topic
+        client.publish(target, payload, qos=1).wait_for_publish()
+    wait_for(lambda: set(cases) <= set(controller.metrics.snapshot()["rejections"]))
+    assert controller.reader().execute("SELECT count(*) FROM events").fetchone() == (0,)
+    node.emit("rating", {"level": 1, "scale": 4})  # still serving
+    wait_for(lambda: node.outbox.depth == 0)
+    client.loop_stop()
+    client.disconnect()
+
+
+def test_unknown_device_is_pending_and_its_events_neither_stored_nor_acked(
+        controller, make_node):
+    node = make_node("stranger-02")  # not registered with the controller
+    node.emit("rating", {"level": 1, "scale": 4})
+    from controller.registry import list_devices
+    wait_for(lambda: any(d["id"] == "stranger-02" for d in
+                         list_devices(controller.reader(), status="pending")))
+    time.sleep(1.0)
+    assert node.outbox.depth == 1
+    assert controller.reader().execute("SELECT count(*) FROM events").fetchone() == (0,)
+    controller.registry.approve("stranger-02")  # a technician approves: now it flows
+    wait_for(lambda: node.outbox.depth == 0, timeout=20)
+
+
+def test_device_cannot_publish_into_another_devices_subtree(controller, make_node, broker):
+    make_node("kiosk-13", controller=controller)
+    victim = make_node("kiosk-14", controller=controller)
+    client = raw_client(broker, "kiosk-13", DEVICE_PASSWORD)
+    forged = new_event("kiosk-14", 1, "rating", {"level": 4, "scale": 4}, clock_synced=True)
+    client.publish(device_topic("kiosk-14", Topic.EVENTS), encode(Topic.EVENTS, forged),
+                   qos=1).wait_for_publish()
+    time.sleep(1.0)
+    assert event_count(controller, "kiosk-14") == (0, 0)  # the broker's ACL dropped it
+    assert victim.outbox.depth == 0
+    client.loop_stop()
+    client.disconnect()
+
+
+def test_killed_node_is_marked_offline_by_its_will(tmp_path, controller, broker):
+    from controller.registry import get_device
+    broker.add_device("kiosk-15")
+    controller.registry.add("kiosk-15", "kiosk")
+    config = node_config(tmp_path, broker, "kiosk-15")
+    identity = DeviceIdentity("kiosk-15", "kiosk", DEVICE_PASSWORD)
+    config_file = tmp_path / "kiosk-15.toml"
+    config_file.write_text(node_file_text(identity, mqtt_host="127.0.0.1", mqtt_port=broker.port,
+                                          data_dir=str(config.data_dir)).replace(
+                                              "[runtime]", "[runtime]\ntelemetry_interval = 60")
+                           .replace('password = "', 'keepalive = 2\npassword = "'))
+    proc = subprocess.Popen([sys.executable, str(HERE / "node_process.py"), str(config_file), "0"],
+                            cwd=HERE.parent)
+    try:
+        wait_for(lambda: get_device(controller.reader(), "kiosk-15")["online"])
+        proc.kill()
+        # The broker's will fires at 1.5 x keepalive (3 s); how fast is measured by
+        # `make bench`, the test only asks that it happens.
+        wait_for(lambda: not get_device(controller.reader(), "kiosk-15")["online"], timeout=15)
+    finally:
+        proc.kill()
+        proc.wait()
