@@ -65,6 +65,16 @@ class Request:
         return value
 
 
+@dataclasses.dataclass
+class Response:
+    """A non-JSON answer (a file, an image, CSV): raw bytes and headers."""
+
+    body: bytes
+    content_type: str = "application/octet-stream"
+    status: int = 200
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
 Handler = Callable[[Request], Any]
 Authenticate = Callable[[str | None], str]
 
@@ -78,6 +88,7 @@ class Route:
     query: tuple[str, ...] = ()
     public: bool = False
     status: int = 200
+    max_body: int = MAX_BODY
 
     def __post_init__(self) -> None:
         pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template)
@@ -93,11 +104,20 @@ class Router:
         self.title, self.version = title, version
 
     def add(self, method: str, template: str, summary: str, *, query: tuple[str, ...] = (),
-            public: bool = False, status: int = 200) -> Callable[[Handler], Handler]:
+            public: bool = False, status: int = 200,
+            max_body: int = MAX_BODY) -> Callable[[Handler], Handler]:
+        """Declare a route; ``max_body`` raises the 1 MiB body limit (uploads)."""
         def decorate(handler: Handler) -> Handler:
-            self.routes.append(Route(method, template, handler, summary, query, public, status))
+            self.routes.append(Route(method, template, handler, summary, query, public, status,
+                                     max_body))
             return handler
         return decorate
+
+    def max_body(self, method: str, path: str) -> int:
+        for route in self.routes:
+            if route.method == method and route.regex.match(path):
+                return route.max_body
+        return MAX_BODY
 
     def dispatch(self, request: Request) -> tuple[int, Any]:
         allowed = False
@@ -183,15 +203,19 @@ def _handler_class(router: Router) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             url = urllib.parse.urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._send(413, {"error": f"request body of {length} bytes is over {MAX_BODY}"})
+            path = url.path.rstrip("/") or "/"
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            limit = router.max_body(self.command, path)
+            if not 0 <= length <= limit:
+                self._send(413, {"error": f"request body of {length} bytes: the limit is {limit}"})
                 self.close_connection = True
                 return
             body = self.rfile.read(length) if length else b""
             query = dict(urllib.parse.parse_qsl(url.query))
-            request = Request(self.command, url.path.rstrip("/") or "/", {}, query,
-                              self.headers, body)
+            request = Request(self.command, path, {}, query, self.headers, body)
             try:
                 status, payload = router.dispatch(request)
             except Exception:
@@ -200,14 +224,23 @@ def _handler_class(router: Router) -> type[BaseHTTPRequestHandler]:
             self._send(status, payload)
 
         def _send(self, status: int, payload: Any) -> None:
-            data = json.dumps(payload, ensure_ascii=False).encode()
+            headers: dict[str, str] = {}
+            if isinstance(payload, Response):
+                status = payload.status if status == 200 else status
+                data, content_type, headers = payload.body, payload.content_type, payload.headers
+            else:
+                data = json.dumps(payload, ensure_ascii=False).encode()
+                content_type = "application/json; charset=utf-8"
             self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = do_DELETE = _serve
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("%s %s", self.address_string(), format % args)

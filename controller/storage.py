@@ -17,12 +17,6 @@ import sqlite_utils
 log = logging.getLogger(__name__)
 
 Migration = Callable[[sqlite_utils.Database], None]
-MIGRATIONS: list[Migration] = []
-
-
-def migration(fn: Migration) -> Migration:
-    MIGRATIONS.append(fn)
-    return fn
 
 
 def connect(path: str | pathlib.Path) -> sqlite_utils.Database:
@@ -50,11 +44,15 @@ def migrate(db: sqlite_utils.Database) -> int:
     return len(MIGRATIONS)
 
 
-@migration
-def _initial(db: sqlite_utils.Database) -> None:
-    for statement in _INITIAL.split(";"):
+def execute_script(db: sqlite_utils.Database, script: str) -> None:
+    """Run ``;``-separated DDL inside the caller's transaction (executescript would commit)."""
+    for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
+
+
+def _initial(db: sqlite_utils.Database) -> None:
+    execute_script(db, _INITIAL)
 
 
 _INITIAL = """
@@ -124,3 +122,7 @@ CREATE TABLE api_tokens (
     created REAL NOT NULL
 )
 """
+
+
+#: Every schema change, in order; append new ones (from any module), never reorder.
+MIGRATIONS: list[Migration] = [_initial]
