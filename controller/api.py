@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from controller import commands, desired_config, ratings, registry
+from controller import commands, desired_config, ratings, registry, speaker_api
 from controller.auth import check_token
 from controller.http import Request, Router
 
@@ -87,4 +87,5 @@ def build_router(ctl: Controller) -> Router:
             device=req.query.get("device"), include_misuse=req.flag("include_misuse"),
             limit=req.integer("limit", 1000, hi=100_000))
 
+    speaker_api.add_routes(router, ctl)
     return router

@@ -8,12 +8,15 @@ import threading
 
 import sqlite_utils
 
+from controller import broadcasts, ratings, storage
 from controller import commands as commands_module
 from controller import desired_config as config_module
-from controller import ratings, storage
 from controller.api import build_router
+from controller.audio_library import AudioLibrary
+from controller.broadcasts import Broadcasts
 from controller.commands import Commands
 from controller.desired_config import DesiredConfig
+from controller.device_auth import DeviceAuth
 from controller.http import HttpServer
 from controller.hub import Hub
 from controller.ingest import Ingestor
@@ -22,6 +25,7 @@ from controller.registry import Registry
 from controller.writer import Writer
 from node_runtime.config import MqttSettings
 from wire.messages import EVENT_COMMAND_RESULT, EVENT_CONFIG_APPLIED
+from wire.speaker import EVENT_PLAYBACK
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,8 @@ class Controller:
     def __init__(
         self, db_path: str | pathlib.Path, mqtt: MqttSettings, *,
         http_host: str = "127.0.0.1", http_port: int = 8080, sweep_interval: float = 5.0,
+        media_dir: str | pathlib.Path | None = None,
+        broker_passwd: str | pathlib.Path | None = None,
     ):
         self.db_path = pathlib.Path(db_path)
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,6 +58,10 @@ class Controller:
         self.ingestor.register(ratings.EVENT_RATING, ratings.store_rating)
         self.ingestor.register(EVENT_COMMAND_RESULT, commands_module.store_result)
         self.ingestor.register(EVENT_CONFIG_APPLIED, config_module.store_applied)
+        self.audio_library = AudioLibrary(self.writer, media_dir or self.db_path.parent / "audio")
+        self.device_auth = DeviceAuth(broker_passwd)
+        self.broadcasts = Broadcasts(self.writer, self.reader, self.desired_config)
+        self.ingestor.register(EVENT_PLAYBACK, broadcasts.store_receipt)
         self.hub.attach(self.registry, self.ingestor, self.commands)
         self.http = HttpServer(build_router(self), http_host, http_port)
         self._sweeper = threading.Thread(target=self._sweep, name="sweeper", daemon=True)
@@ -75,6 +85,7 @@ class Controller:
         self.hub.start()
         self.http.start()
         self._sweeper.start()
+        self.broadcasts.start()
         log.info("controller serving %s", self.api_url)
 
     def _sweep(self) -> None:
@@ -90,6 +101,7 @@ class Controller:
             return
         self._stop.set()
         self.http.close()
+        self.broadcasts.close()
         self.hub.close()
         if self._sweeper.is_alive():
             self._sweeper.join(timeout=5)

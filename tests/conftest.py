@@ -77,7 +77,7 @@ def make_controller(tmp_path: pathlib.Path, broker: BrokerFixture) -> Iterator[
 
     def make() -> Controller:
         ctl = Controller(tmp_path / "controller" / "controller.db", broker.controller_settings(),
-                         http_port=0, sweep_interval=0.5)
+                         http_port=0, sweep_interval=0.5, broker_passwd=broker.config.passwd)
         ctl.start()
         made.append(ctl)
         wait_for(ctl.hub.session.is_connected.is_set)
