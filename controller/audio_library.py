@@ -5,9 +5,10 @@ refused if it is not audio, is cut off before its declared end, is silent
 or too short to measure. Its integrated loudness is measured with the
 ITU-R BS.1770-4 / EBU R128 meter (pyloudnorm: K-weighting, 400 ms blocks,
 absolute and relative gates) and a rendition is written at the target
-(−16 LUFS by default) as 48 kHz mono 16-bit WAV: hamlet horns are mono, and
-one format lets every node play without resampling. Renditions are stored
-content-addressed (by sha256) and served to nodes by :mod:`controller.audio_routes`.
+(−16 LUFS by default; a look-ahead limiter keeps peaks under −1 dBFS) as
+48 kHz mono 16-bit WAV: hamlet horns are mono, and one format lets every
+node play without resampling. Renditions are stored content-addressed (by
+sha256) and served to nodes by :mod:`controller.speaker_api`.
 """
 
 from __future__ import annotations
@@ -108,22 +109,40 @@ def _native_info(data: bytes, fmt: str) -> Any:
 
 
 def normalise(samples: Any, target_lufs: float = TARGET_LUFS) -> tuple[Any, float, float]:
-    """Scale to ``target_lufs`` integrated (peak kept under −1 dBFS); return
-    (scaled samples, measured loudness, applied gain in dB)."""
+    """Bring to ``target_lufs`` integrated with peaks under −1 dBFS; return
+    (scaled samples, measured loudness of the source, gain applied in dB)."""
     import numpy as np
     import pyloudnorm
     peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
     if peak <= 10 ** (SILENCE_DBFS / 20):
         raise AudioError(f"the audio is silent (peak below {SILENCE_DBFS:.0f} dBFS)")
-    loudness = float(pyloudnorm.Meter(RATE).integrated_loudness(samples))
+    meter = pyloudnorm.Meter(RATE)
+    loudness = float(meter.integrated_loudness(samples))
     if not np.isfinite(loudness) or loudness < -70:
         raise AudioError("the audio is silent (integrated loudness below −70 LUFS)")
     gain_db = target_lufs - loudness
-    ceiling = 10 ** (PEAK_CEILING_DBFS / 20)
-    if peak * 10 ** (gain_db / 20) > ceiling:
-        # Louder would clip: a speech bulletin with loud peaks ends up a little under target.
-        gain_db = 20 * float(np.log10(ceiling / peak))
-    return samples * 10 ** (gain_db / 20), loudness, gain_db
+    out = samples
+    for _ in range(3):  # limiting lowers loudness a little: measure and correct again
+        out = limit(samples * 10 ** (gain_db / 20))
+        error = target_lufs - float(meter.integrated_loudness(out))
+        if abs(error) < 0.1:
+            break
+        gain_db += error
+    return out, loudness, gain_db
+
+
+def limit(x: Any, ceiling_dbfs: float = PEAK_CEILING_DBFS, window_s: float = 0.005) -> Any:
+    """A look-ahead peak limiter: the gain needed around each peak, held and smoothed
+    over ``window_s`` so it ducks without clicks, never letting a sample pass the ceiling."""
+    import numpy as np
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+    ceiling = 10 ** (ceiling_dbfs / 20)
+    need = np.minimum(1.0, ceiling / np.maximum(np.abs(x), 1e-12))
+    if need.min() >= 1.0:
+        return x
+    width = max(1, int(window_s * RATE))
+    gain = uniform_filter1d(minimum_filter1d(need, size=4 * width + 1), size=2 * width + 1)
+    return x * np.minimum(gain, need)
 
 
 def wav_bytes(samples: Any) -> bytes:

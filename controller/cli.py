@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from controller import auth, registry, storage
+from controller import auth, registry, speaker_cli, storage
 from controller.broker import CONTROLLER_USER, BrokerConfig
 from controller.registry import Registry
 from controller.service import Controller
@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     imp.add_argument("--role", required=True, choices=registry.ROLES)
     imp.add_argument("--broker-dir", required=True)
     dsub.add_parser("list", help="list devices")
+    speaker_cli.add_parsers(sub)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -79,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args, data)
         if args.command == "token":
             return _token(args, data)
+        if args.command in ("audio", "broadcast"):
+            return speaker_cli.run(args, data) or 0
         return _device(args, data)
     except (ThanthienError, OSError) as exc:
         parser.exit(2, f"thanthien-controller: {exc}\n")

@@ -121,3 +121,7 @@ def make_node(tmp_path: pathlib.Path, broker: BrokerFixture) -> Iterator[Callabl
     yield make
     for node in made:
         node.close()
+
+
+# The loudspeaker tests' fixtures (ALSA file devices, a controller testbed).
+from speaker_support import alsa_dir, bed  # noqa: E402,F401

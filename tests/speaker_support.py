@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 import requests
-
 from conftest import wait_for
+
 from controller import auth
 from controller.service import Controller
 from node_runtime.node import Node

@@ -10,9 +10,9 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
+from conftest import CONTROLLER_PASSWORD, DEVICE_PASSWORD, node_config, wait_for
 from paho.mqtt.enums import CallbackAPIVersion
 
-from conftest import CONTROLLER_PASSWORD, DEVICE_PASSWORD, node_config, wait_for
 from controller.broker import CONTROLLER_USER
 from node_runtime.node import Node
 from provisioning.identity import DeviceIdentity

@@ -6,9 +6,7 @@ import datetime as dt
 import time
 
 from conftest import wait_for
-from speaker_support import (  # noqa: F401  (fixtures)
-    Recorder, alsa_dir, bed, best_match, noise_wav, read_pcm,
-)
+from speaker_support import Recorder, best_match, noise_wav, read_pcm
 
 
 def receipt_of(bed, broadcast_id, device):
