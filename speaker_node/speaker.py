@@ -260,9 +260,12 @@ class Speaker:
     def _load(self, occ: Occurrence) -> Any:
         import miniaudio
         import numpy as np
-        if not self.cache.has(occ.sha256):
-            self.cache.fetch(occ.sha256, occ.bytes)  # last chance, if the network is up
-        data = self.cache.load(occ.sha256)
+        try:
+            data = self.cache.load(occ.sha256)
+        except CacheError as exc:  # missing, or corrupt and deleted: last chance to fetch
+            log.warning("%s; fetching it again", exc)
+            self.cache.fetch(occ.sha256, occ.bytes)
+            data = self.cache.load(occ.sha256)
         decoded = miniaudio.decode(data, output_format=miniaudio.SampleFormat.SIGNED16,
                                    nchannels=1, sample_rate=RATE)
         pcm = np.frombuffer(decoded.samples, dtype=np.int16)

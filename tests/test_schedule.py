@@ -7,7 +7,12 @@ import datetime as dt
 import pytest
 
 from controller.schedule import (
-    ScheduleError, Timing, in_quiet_hours, overlaps, parse_rrule, parse_start,
+    ScheduleError,
+    Timing,
+    in_quiet_hours,
+    overlaps,
+    parse_rrule,
+    parse_start,
 )
 
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -37,7 +42,8 @@ def test_recurrence_yearly_on_leap_day_waits_four_years():
 
 def test_recurrence_every_two_weeks_on_chosen_weekdays_until_a_date():
     # 2026-11-27 is a Friday.
-    assert local_starts("2026-11-27T06:30", "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR;UNTIL=20261225") == [
+    rule = "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR;UNTIL=20261225"
+    assert local_starts("2026-11-27T06:30", rule) == [
         "2026-11-27 06:30", "2026-12-07 06:30", "2026-12-11 06:30", "2026-12-21 06:30",
         "2026-12-25 06:30"]
 

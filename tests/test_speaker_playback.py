@@ -26,7 +26,8 @@ def test_speaker_plays_normalised_audio_at_scheduled_time_with_relay_around_it(b
     created = bed.schedule(audio["id"], start, targets={"hamlets": ["an-binh"]})
     assert created.status_code == 201, created.text
     receipt = wait_for(lambda: receipt_of(bed, created.json()["id"], "spk-play-1"), timeout=20)
-    time.sleep(1.0)
+    wait_for(lambda: not speaker.amplifier.is_on)  # stream closed: the file is complete
+    time.sleep(0.1)
     recorder.stop()
     assert receipt["status"] == "played"
     first = recorder.first_sound()

@@ -1,0 +1,122 @@
+"""The speaker under faults: clock unsynced, network down, emergency, killed mid-playback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import time
+
+from conftest import DEVICE_PASSWORD, node_config, wait_for
+from speaker_support import best_match, new_device, noise_wav, read_pcm
+
+from node_runtime.node import Node
+from provisioning.identity import DeviceIdentity
+from provisioning.node_file import node_file_text
+from speaker_node.cli import build
+
+
+def receipt_of(bed, broadcast_id, device):
+    for occ in bed.receipts(broadcast_id):
+        for s in occ["speakers"]:
+            if s["device"] == device and s["status"] not in ("pending", "no_receipt"):
+                return s
+    return None
+
+
+def soon(seconds: float) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+
+
+def test_speaker_with_unsynchronised_clock_skips_timed_item_with_receipt(bed):
+    audio = bed.upload(noise_wav(1.0)).json()
+    _, out, _ = bed.speaker("spk-clock-1", clock_synced=lambda: False)
+    created = bed.schedule(audio["id"], soon(3), targets={"speakers": ["spk-clock-1"]}).json()
+    receipt = wait_for(lambda: receipt_of(bed, created["id"], "spk-clock-1"), timeout=20)
+    assert (receipt["status"], receipt["reason"]) == ("skipped", "clock not synchronised")
+    assert not out.exists() or out.stat().st_size == 0
+
+
+def test_emergency_preempts_playing_item_which_then_resumes(bed):
+    bulletin = bed.upload(noise_wav(5.0, seed=2), title="Bản tin").json()
+    storm = bed.upload(noise_wav(1.5, seed=3), title="Bão").json()
+    speaker, out, _ = bed.speaker("spk-emerg-1")
+    bed.http.put(bed.url("/api/v1/speakers/spk-emerg-1/volume"), json={"volume": 0.5})
+    start = soon(3)
+    normal = bed.schedule(bulletin["id"], start).json()
+    wait_for(lambda: speaker.status()["state"] == "playing", timeout=15)
+    time.sleep(1.0)
+    emergency = bed.http.post(bed.url("/api/v1/broadcasts/emergency"),
+                              json={"audio_id": storm["id"], "lead_s": 0.5}).json()
+    storm_receipt = wait_for(lambda: receipt_of(bed, emergency["id"], "spk-emerg-1"),
+                             timeout=20)
+    normal_receipt = wait_for(lambda: receipt_of(bed, normal["id"], "spk-emerg-1"), timeout=20)
+    assert storm_receipt["status"] == "played"
+    assert normal_receipt["status"] == "played"  # resumed after the emergency
+    assert abs(normal_receipt["played_s"] - 5.0) < 0.05
+    stored = bed.ctl.reader().execute(
+        "SELECT data FROM playback_receipts WHERE occurrence LIKE ?",
+        (f"{normal['id']}@%",)).fetchone()[0]
+    assert '"by": "' + str(emergency["id"]) in stored
+    wait_for(lambda: not speaker.amplifier.is_on)  # stream closed: the file is complete
+    written = read_pcm(out)
+    r_storm, lag_storm, gain_storm = best_match(written, bed.rendition(storm["sha256"]))
+    assert r_storm > 0.99 and abs(gain_storm - 1.0) < 0.02  # emergencies override the volume
+    first_half = bed.rendition(bulletin["sha256"])[:48000]
+    last_part = bed.rendition(bulletin["sha256"])[-96000:]
+    r1, lag1, gain1 = best_match(written, first_half)
+    r2, lag2, _ = best_match(written, last_part)
+    assert r1 > 0.99 and abs(gain1 - 0.5) < 0.02
+    assert r2 > 0.99 and lag1 < lag_storm < lag2  # bulletin, storm, then the rest of the bulletin
+
+
+def test_cached_schedule_plays_with_network_down_and_receipt_arrives_later(bed, broker):
+    audio = bed.upload(noise_wav(1.5)).json()
+    speaker, out, node = bed.speaker("spk-offline-1")
+    created = bed.schedule(audio["id"], soon(6)).json()
+    wait_for(lambda: speaker.schedule.items and speaker.cache.has(audio["sha256"]), timeout=10)
+    broker.process.stop()
+    wait_for(lambda: not node.online, timeout=10)
+    wait_for(lambda: speaker.ledger.has_receipt(f"{created['id']}@"
+                                                f"{speaker.schedule.items[0].start:%Y%m%dT%H%M%SZ}"),
+             timeout=20)
+    assert not node.online
+    wait_for(lambda: not speaker.amplifier.is_on)
+    assert best_match(read_pcm(out), bed.rendition(audio["sha256"]))[0] > 0.99
+    broker.process.start()
+    receipt = wait_for(lambda: receipt_of(bed, created["id"], "spk-offline-1"), timeout=30)
+    assert receipt["status"] == "played"
+
+
+def test_speaker_killed_mid_playback_reports_cut_short_after_restart(bed, broker, tmp_path):
+    audio = bed.upload(noise_wav(8.0)).json()
+    device, out = new_device(bed.alsa_dir)
+    broker.add_device("spk-kill-1")
+    bed.ctl.registry.add("spk-kill-1", "speaker")
+    config = node_config(tmp_path, broker, "spk-kill-1", role="speaker")
+    role = {"controller_url": bed.ctl.api_url, "output_device": device, "amp_lead_s": 1.0}
+    config_file = tmp_path / "spk-kill-1.toml"
+    config_file.write_text(node_file_text(
+        DeviceIdentity("spk-kill-1", "speaker", DEVICE_PASSWORD), mqtt_host="127.0.0.1",
+        mqtt_port=broker.port, data_dir=str(config.data_dir),
+        runtime={"clock_check": "always", "resend_after": 3.0}, role_settings=role))
+    proc = subprocess.Popen([sys.executable, "-m", "speaker_node.cli", "--config",
+                             str(config_file)], cwd=str(tmp_path.parent))
+    try:
+        created = bed.schedule(audio["id"], soon(4)).json()
+        wait_for(lambda: out.exists() and out.stat().st_size > 2 * 48000 * 2, timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    from dataclasses import replace
+    node = Node(replace(config, role_settings=role))
+    speaker = build(node)
+    node.start()
+    try:
+        receipt = wait_for(lambda: receipt_of(bed, created["id"], "spk-kill-1"), timeout=20)
+        assert receipt["status"] == "cut_short"
+        assert receipt["reason"] == "device restarted during playback"
+        assert 1.0 <= receipt["played_s"] < 8.0
+    finally:
+        speaker.close()
+        node.close()
