@@ -24,7 +24,7 @@ from wire.speaker import AUDIO_FILE_PATH
 
 log = logging.getLogger(__name__)
 
-CHUNK = 64 * 1024
+CHUNK = 8 * 1024  # small: what arrived before a drop is kept for the resume
 
 
 def sha256_file(path: pathlib.Path) -> str:

@@ -9,6 +9,7 @@ name as PortAudio lists it, e.g. an ALSA PCM from ``/etc/asound.conf``.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from speaker_node.errors import AudioDeviceError
@@ -16,6 +17,32 @@ from speaker_node.errors import AudioDeviceError
 log = logging.getLogger(__name__)
 
 RATE = 48_000
+
+_shared_lock = threading.Lock()
+_shared: Any = None
+_users = 0
+
+
+def _portaudio_acquire() -> Any:
+    """The process's one PyAudio instance. Terminating PortAudio frees ALSA's global
+    config (``snd_config_update_free_global``), which aborts the process if another
+    stream is still open, so it is shared and terminated only by its last user."""
+    global _shared, _users
+    import pyaudio
+    with _shared_lock:
+        if _shared is None:
+            _shared = pyaudio.PyAudio()
+        _users += 1
+        return _shared
+
+
+def _portaudio_release() -> None:
+    global _shared, _users
+    with _shared_lock:
+        _users -= 1
+        if _users == 0 and _shared is not None:
+            _shared.terminate()
+            _shared = None
 
 
 class PyAudioOutput:
@@ -47,7 +74,7 @@ class PyAudioOutput:
         try:
             import pyaudio
             if self._pa is None:
-                self._pa = pyaudio.PyAudio()
+                self._pa = _portaudio_acquire()
             self._stream = self._pa.open(
                 format=pyaudio.paInt16, channels=1, rate=self.rate, output=True,
                 output_device_index=self._device_index(),
@@ -80,5 +107,5 @@ class PyAudioOutput:
     def close(self) -> None:
         self.close_stream()
         if self._pa is not None:
-            self._pa.terminate()
             self._pa = None
+            _portaudio_release()

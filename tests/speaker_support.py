@@ -206,3 +206,9 @@ def best_match(written: np.ndarray, source: np.ndarray) -> tuple[float, int, flo
     r = float(np.dot(segment, source) / (np.linalg.norm(segment) * np.linalg.norm(source)))
     gain = float(np.dot(segment, source) / np.dot(source, source))
     return r, lag, gain
+
+
+def tones_reference(frequency: float, seconds: float) -> np.ndarray:
+    """The test tone as the node generates it, at the default volume."""
+    from speaker_node.tones import sine
+    return sine(frequency, seconds).astype(np.float64)
