@@ -24,7 +24,7 @@ from typing import Any
 from speaker_node import tones
 from speaker_node.amplifier import Amplifier
 from speaker_node.cache import AudioCache
-from speaker_node.errors import CacheError, ScheduleError, SpeakerError
+from speaker_node.errors import AudioDeviceError, CacheError, ScheduleError, SpeakerError
 from speaker_node.ledger import Ledger
 from speaker_node.output import RATE, PyAudioOutput
 from speaker_node.timeline import Occurrence, Schedule, parse_schedule
@@ -45,6 +45,7 @@ from wire.speaker import (
     REASON_FAULT,
     REASON_FILE,
     REASON_MISSED,
+    REASON_OFFLINE,
     REASON_PREEMPTED,
     REASON_QUIET,
     REASON_RESTART,
@@ -87,6 +88,7 @@ class Speaker:
         self.attention_tone_s = attention_tone_s
         self._emit = emit or node.emit
         self.schedule = Schedule()
+        self._have_schedule = False  # no eviction before the stored schedule is applied
         self._lock = threading.RLock()  # schedule, settled set, playing stack
         self._audio_lock = threading.RLock()  # one user of the output at a time
         self._settled: set[str] = set()
@@ -145,6 +147,7 @@ class Speaker:
             if schedule.volume != self.schedule.volume:
                 self.ledger.set_setting("volume", None)  # a newer operator volume wins
             self.schedule = schedule
+            self._have_schedule = True
             ids = {o.id for o in schedule.items}
             for occ, _ in self._playing:
                 if occ.id not in ids:
@@ -199,8 +202,9 @@ class Speaker:
             items = [o for o in self.schedule.items if not self._is_settled(o)]
         out = []
         for occ in items:
-            if (now - occ.start).total_seconds() > self._tolerance(occ):
-                self._skip(occ, REASON_MISSED)
+            late = (now - occ.start).total_seconds()
+            if late > self._tolerance(occ):
+                self._skip(occ, REASON_OFFLINE if late > occ.duration_s else REASON_MISSED)
             else:
                 out.append(occ)
         return out
@@ -291,7 +295,11 @@ class Speaker:
             self._skip(occ, f"{REASON_FILE}: {exc}")
             return
         with self._audio_lock:
-            self._play_occurrence(occ, pcm)
+            try:
+                self._play_occurrence(occ, pcm)
+            except AudioDeviceError as exc:  # could not even open the output
+                log.error("cannot play %s: %s", occ.id, exc)
+                self._skip(occ, f"{REASON_FAULT}: {exc}")
         self._amp_off_at = time.monotonic() + self.amp_tail_s
 
     def _sound_at(self, occ: Occurrence) -> float:
@@ -488,7 +496,7 @@ class Speaker:
                     except CacheError as exc:
                         log.warning("prefetch: %s", exc)
                         failed = True
-            if not failed:
+            if not failed and self._have_schedule:
                 self.cache.evict(keep)
             self._fetch_wake.wait(10.0 if failed else 300.0)
             self._fetch_wake.clear()

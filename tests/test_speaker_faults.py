@@ -8,7 +8,7 @@ import sys
 import time
 
 from conftest import DEVICE_PASSWORD, node_config, wait_for
-from speaker_support import best_match, new_device, noise_wav, read_pcm
+from speaker_support import TZ, best_match, new_device, noise_wav, read_pcm
 
 from node_runtime.node import Node
 from provisioning.identity import DeviceIdentity
@@ -120,3 +120,71 @@ def test_speaker_killed_mid_playback_reports_cut_short_after_restart(bed, broker
     finally:
         speaker.close()
         node.close()
+
+
+def test_speaker_off_during_an_item_reports_it_skipped_when_back(bed):
+    audio = bed.upload(noise_wav(1.0)).json()
+    speaker, out, node = bed.speaker("spk-off-1", late_tolerance_s=2.0)
+    created = bed.schedule(audio["id"], soon(8)).json()
+    wait_for(lambda: speaker.schedule.items and speaker.cache.has(audio["sha256"]), timeout=10)
+    config = node.config
+    speaker.close()
+    node.close()
+    time.sleep(11)  # powered off across the whole occurrence
+    again = Node(config)
+    back = build(again)
+    again.start()
+    try:
+        receipt = wait_for(lambda: receipt_of(bed, created["id"], "spk-off-1"), timeout=20)
+        assert (receipt["status"], receipt["reason"]) == (
+            "skipped", "device offline past the item's end")
+        assert not out.exists() or out.stat().st_size == 0
+    finally:
+        back.close()
+        again.close()
+
+
+def test_node_refuses_a_pushed_item_in_its_quiet_hours(bed):
+    """Defence in depth: a schedule pushed with quiet hours covering the item is not played,
+    whatever the controller checked (the 03:15 wrong relay time)."""
+    audio = bed.upload(noise_wav(1.0)).json()
+    speaker, out, _ = bed.speaker("spk-quiet-1")
+    created = bed.schedule(audio["id"], soon(5)).json()
+    wait_for(lambda: speaker.schedule.items, timeout=10)
+    section = dict(bed.ctl.broadcasts.schedule_for(bed.ctl.reader(), "spk-quiet-1"))
+    now = dt.datetime.now(TZ)
+    section["quiet_hours"] = [(now - dt.timedelta(hours=1)).strftime("%H:%M"),
+                              (now + dt.timedelta(hours=1)).strftime("%H:%M")]
+    bed.ctl.desired_config.set("spk-quiet-1", {"speaker": section})
+    receipt = wait_for(lambda: receipt_of(bed, created["id"], "spk-quiet-1"), timeout=20)
+    assert (receipt["status"], receipt["reason"]) == ("skipped", "quiet hours")
+    assert not out.exists() or out.stat().st_size == 0
+
+
+def test_speaker_restarted_without_network_plays_from_its_stored_schedule_and_cache(
+        bed, broker):
+    """Regression: the fetcher evicted the whole cache at boot, before the stored
+    schedule was applied, so a speaker restarted offline had nothing to play."""
+    audio = bed.upload(noise_wav(1.0)).json()
+    speaker, out, node = bed.speaker("spk-reboot-1")
+    created = bed.schedule(audio["id"], soon(7)).json()
+    wait_for(lambda: speaker.schedule.items and speaker.cache.has(audio["sha256"]), timeout=10)
+    (occ,) = speaker.schedule.items
+    config = node.config
+    speaker.close()
+    node.close()
+    broker.process.stop()
+    again = Node(config)
+    back = build(again)
+    again.start()
+    try:
+        wait_for(lambda: back.ledger.has_receipt(occ.id), timeout=20)
+        assert not again.online
+        wait_for(lambda: not back.amplifier.is_on)
+        assert best_match(read_pcm(out), bed.rendition(audio["sha256"]))[0] > 0.99
+        broker.process.start()
+        receipt = wait_for(lambda: receipt_of(bed, created["id"], "spk-reboot-1"), timeout=30)
+        assert receipt["status"] == "played"
+    finally:
+        back.close()
+        again.close()
