@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 import requests
-from conftest import wait_for
 
 from controller import auth
 from controller.service import Controller
@@ -126,6 +125,7 @@ class SpeakerTestbed:
         speaker = build(node, pin_factory=self.pin_factory, clock_synced=clock_synced)
         self.speakers.append(speaker)
         node.start()
+        from conftest import wait_for  # conftest imports this module: import late
         wait_for(lambda: node.online)
         return speaker, out, node
 
@@ -212,3 +212,45 @@ def tones_reference(frequency: float, seconds: float) -> np.ndarray:
     """The test tone as the node generates it, at the default volume."""
     from speaker_node.tones import sine
     return sine(frequency, seconds).astype(np.float64)
+
+
+def _crc8(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def _crc16(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x8005) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def flac_bytes(samples: np.ndarray, rate: int = 44100, block: int = 4096) -> bytes:
+    """A valid mono 16-bit FLAC file with VERBATIM subframes (no encoder is installed here)."""
+    import struct
+    pcm = np.clip(samples * 32767, -32768, 32767).astype(">i2")
+    total = len(pcm)
+    info = struct.pack(">HH", block, block) + b"\0" * 6
+    packed = (rate << 44) | (0 << 41) | (15 << 36) | total  # 20+3+5+36 bits
+    info += packed.to_bytes(8, "big") + b"\0" * 16
+    out = bytearray(b"fLaC" + bytes([0x80, 0, 0, len(info)]) + info)
+    for number, first in enumerate(range(0, total, block)):
+        chunk = pcm[first:first + block]
+        assert number < 128  # one-byte frame numbers keep this writer short
+        header = bytes([0xFF, 0xF8, 0x70, 0x08, number]) + struct.pack(">H", len(chunk) - 1)
+        header += bytes([_crc8(header)])
+        frame = header + b"\x02" + chunk.tobytes()
+        out += frame + struct.pack(">H", _crc16(frame))
+    return bytes(out)
+
+
+def noise_flac(seconds: float = 2.0, level: float = 0.05, seed: int = 4) -> bytes:
+    rng = np.random.default_rng(seed)
+    return flac_bytes(rng.standard_normal(int(seconds * 44100)) * level)

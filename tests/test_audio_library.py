@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import pathlib
 import wave
 
 import numpy as np
 import pyloudnorm
 import requests
 from conftest import DEVICE_PASSWORD
-from speaker_support import noise_wav, wav_bytes
+from speaker_support import noise_flac, noise_wav, wav_bytes
 
 from controller.cli import main as controller_main
 
@@ -98,3 +99,21 @@ def test_audio_add_cli_adds_and_reports_bad_files(tmp_path, capsys):
     except SystemExit as exc:
         assert exc.code == 2
     assert "not an audio file" in capsys.readouterr().err
+
+
+def test_audio_upload_accepts_flac_and_refuses_truncated_flac(bed):
+    whole = noise_flac(2.0)
+    resp = bed.upload(whole, name="greeting.flac")
+    assert resp.status_code == 201, resp.text
+    assert (resp.json()["format"], resp.json()["duration_s"]) == ("flac", 2.0)
+    assert abs(rendition_loudness(bed, resp.json()["sha256"]) - (-16.0)) < 0.5
+    cut = bed.upload(whole[: len(whole) // 2], name="cut.flac")
+    assert cut.status_code == 400
+    assert "FLAC file is truncated" in cut.json()["error"]
+
+
+def test_audio_upload_decodes_mp3_and_refuses_a_silent_one(bed):
+    data = (pathlib.Path(__file__).parent / "data" / "silence.mp3").read_bytes()
+    resp = bed.upload(data, name="silence.mp3")
+    assert resp.status_code == 400
+    assert "silent" in resp.json()["error"]
