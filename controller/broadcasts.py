@@ -62,7 +62,7 @@ class Broadcasts:
     def __init__(self, writer: Writer, reader: Callable[[], sqlite_utils.Database],
                  config: DesiredConfig, *, tz: str = TIMEZONE,
                  quiet_hours: tuple[dt.time, dt.time] = QUIET_HOURS,
-                 horizon_days: float = 8.0, refresh_interval: float = 3600.0):
+                 horizon_days: float = 8.0, refresh_interval: float = 60.0):
         self.writer, self.reader, self.config = writer, reader, config
         self.tz, self.quiet_hours = tz, quiet_hours
         self.horizon = dt.timedelta(days=horizon_days)
@@ -206,48 +206,61 @@ class Broadcasts:
 
     # -- what speakers get ----------------------------------------------------------
 
-    def schedule_for(self, db: sqlite_utils.Database, speaker: str) -> dict[str, Any]:
-        """The ``speaker`` section of one speaker's desired config."""
-        now = utc_now()
+    def _plan(self, db: sqlite_utils.Database, now: dt.datetime) -> list[tuple[
+            set[str], list[dict[str, Any]]]]:
+        """Every active item's speakers and its occurrences in the horizon, computed once."""
         until = now + self.horizon
-        items = []
+        plan = []
         for b in active_broadcasts(db):
-            if speaker not in resolve_targets(db, b["targets"]):
-                continue
             timing = _timing(db, b, self.tz)
             audio = audio_library.get_audio(db, b["audio_id"])
-            for start in timing.starts(now, until):
-                items.append({"id": occurrence_id(b["id"], start), "broadcast": b["id"],
-                              "title": b["title"][:80], "start": format_ts(start),
-                              "level": b["level"], "sha256": audio["sha256"],
-                              "bytes": audio["bytes"], "duration_s": audio["duration_s"],
-                              "order": b["overlap"] == "order"})
-        items.sort(key=lambda i: i["start"])
+            items = [{"id": occurrence_id(b["id"], start), "broadcast": b["id"],
+                      "title": b["title"][:80], "start": format_ts(start), "level": b["level"],
+                      "sha256": audio["sha256"], "bytes": audio["bytes"],
+                      "duration_s": audio["duration_s"], "order": b["overlap"] == "order"}
+                     for start in timing.starts(now, until)]
+            plan.append((set(resolve_targets(db, b["targets"])), items))
+        return plan
+
+    def schedule_for(self, db: sqlite_utils.Database, speaker: str,
+                     plan: list[tuple[set[str], list[dict[str, Any]]]] | None = None,
+                     now: dt.datetime | None = None) -> dict[str, Any]:
+        """The ``speaker`` section of one speaker's desired config."""
+        now = now or utc_now()
+        if plan is None:
+            plan = self._plan(db, now)
+        items = sorted((i for speakers, occ in plan if speaker in speakers for i in occ),
+                       key=lambda i: i["start"])
         section = {"volume": speaker_volume(db, speaker), "tz": self.tz,
                    "quiet_hours": [t.strftime("%H:%M") for t in self.quiet_hours],
-                   "horizon_end": format_ts(until), "items": items}
+                   "horizon_end": format_ts(now + self.horizon), "items": items}
         while len(json.dumps(section).encode()) > MAX_PAYLOAD_BYTES - 4096 and items:
             dropped = items.pop()  # too many for one message: shorten the horizon
             section["horizon_end"] = dropped["start"]
         return section
 
     def push(self, speakers: list[str] | None = None) -> int:
-        """Send changed schedules to ``speakers`` (default all); return how many were sent."""
+        """Send changed schedules to ``speakers`` (default all); return how many were sent.
+        The new configs are written in one group commit, then published."""
         db = self.reader()
         if speakers is None:
             speakers = resolve_targets(db, {"all": True})
-        sent = 0
         with self._push_lock:
+            now = utc_now()
+            plan = self._plan(db, now)
+            changed: dict[str, dict[str, Any]] = {}
+            keys: dict[str, str] = {}
             for speaker in speakers:
-                section = self.schedule_for(db, speaker)
+                section = self.schedule_for(db, speaker, plan, now)
                 key = json.dumps({**section, "horizon_end": None}, sort_keys=True)
                 if self._pushed.get(speaker) == key:
                     continue
                 current = desired_config.get_desired(db, speaker)["config"]
-                self.config.set(speaker, {**current, CONFIG_KEY: section})
-                self._pushed[speaker] = key
-                sent += 1
-        return sent
+                changed[speaker] = {**current, CONFIG_KEY: section}
+                keys[speaker] = key
+            self.config.set_many(changed)
+            self._pushed.update(keys)
+        return len(changed)
 
 
 def occurrence_id(broadcast_id: int, start: dt.datetime) -> str:

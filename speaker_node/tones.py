@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 RATE = 48_000
@@ -24,8 +25,10 @@ def sine(frequency: float, seconds: float, level_dbfs: float = -12.0) -> Any:
     return (signal * 32767).astype(np.int16)
 
 
+@functools.lru_cache(maxsize=2)
 def attention_tone(seconds: float = 3.0) -> Any:
-    """Alternating 880/660 Hz half-second notes: the signal that an emergency follows."""
+    """Alternating 880/660 Hz half-second notes: the signal that an emergency follows.
+    Cached (callers must not modify it): an emergency should not wait for arithmetic."""
     import numpy as np
     notes = [sine(880.0 if i % 2 == 0 else 660.0, 0.5) for i in range(int(seconds / 0.5))]
     return np.concatenate(notes) if notes else np.zeros(0, dtype=np.int16)

@@ -188,3 +188,28 @@ def test_speaker_restarted_without_network_plays_from_its_stored_schedule_and_ca
     finally:
         back.close()
         again.close()
+
+
+def test_cancelling_a_playing_emergency_stops_it_everywhere(bed):
+    storm = bed.upload(noise_wav(8.0), title="Bão").json()
+    speaker, _, _ = bed.speaker("spk-cancel-1")
+    emergency = bed.http.post(bed.url("/api/v1/broadcasts/emergency"),
+                              json={"audio_id": storm["id"], "lead_s": 0.5}).json()
+    wait_for(lambda: speaker.status()["state"] == "playing", timeout=15)
+    bed.http.delete(bed.url(f"/api/v1/broadcasts/{emergency['id']}"))
+    receipt = wait_for(lambda: receipt_of(bed, emergency["id"], "spk-cancel-1"), timeout=15)
+    assert (receipt["status"], receipt["reason"]) == ("cut_short", "cancelled")
+    assert receipt["played_s"] < 8.0
+    assert speaker.schedule.items == ()  # no repeats left
+
+
+def test_ordered_overlap_plays_the_second_item_after_the_first(bed):
+    audio = bed.upload(noise_wav(3.0)).json()
+    speaker, _, _ = bed.speaker("spk-order-1")
+    start = soon(4)
+    first = bed.schedule(audio["id"], start).json()
+    second = bed.schedule(audio["id"], start + dt.timedelta(seconds=1), overlap="order").json()
+    a = wait_for(lambda: receipt_of(bed, first["id"], "spk-order-1"), timeout=20)
+    b = wait_for(lambda: receipt_of(bed, second["id"], "spk-order-1"), timeout=20)
+    assert a["status"] == b["status"] == "played"
+    assert b["started"] >= a["ended"]
