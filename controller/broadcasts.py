@@ -107,6 +107,11 @@ class Broadcasts:
         recurrence = parse_rrule(rrule) if rrule is not None else None
         duration = audio["duration_s"] + (ATTENTION_TONE_S if level == "emergency" else 0)
         repeat_s, expires = body.get("repeat_s"), body.get("expires")
+        if repeat_s is not None and (not isinstance(repeat_s, int | float) or isinstance(
+                repeat_s, bool) or repeat_s < 60):
+            raise InvalidRequest(f"repeat_s {repeat_s!r}: expected at least 60 seconds")
+        if repeat_s is not None and recurrence is not None:
+            raise InvalidRequest("give either rrule or repeat_s, not both")
         timing = Timing(start, duration, recurrence, repeat_s,
                         parse_start(expires, self.tz) if expires else None)
         targets = _targets(body.get("targets", {"all": True}))

@@ -59,6 +59,7 @@ CHUNK = 960  # 20 ms at 48 kHz: how often playback checks for stop and pre-empti
 AHEAD_S = 0.1  # how far ahead of the wall clock PCM is written to the device
 EMERGENCY_TOLERANCE_S = 600.0
 ORDERED_TOLERANCE_S = 1800.0
+RECEIPTS_KEPT_S = 30 * 86400.0  # sent receipts are remembered this long (no replays)
 
 
 class _Abort(Exception):
@@ -150,7 +151,7 @@ class Speaker:
             self._have_schedule = True
             ids = {o.id for o in schedule.items}
             for occ, _ in self._playing:
-                if occ.id not in ids:
+                if occ.broadcast and occ.id not in ids:  # (broadcast 0 is the test tone)
                     self._abort = (REASON_CANCELLED, occ.id)
         log.info("schedule: %d occurrences", len(schedule.items))
         self._wake.set()
@@ -498,6 +499,7 @@ class Speaker:
                         failed = True
             if not failed and self._have_schedule:
                 self.cache.evict(keep)
+            self.ledger.forget_before(time.time() - RECEIPTS_KEPT_S)
             self._fetch_wake.wait(10.0 if failed else 300.0)
             self._fetch_wake.clear()
 
