@@ -31,10 +31,13 @@ def parse_multipart(req: Request) -> tuple[bytes, dict[str, str], str | None]:
                              "and a 'title' field")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + req.body)
-    data, fields, filename = None, {}, None
+    data: bytes | None = None
+    fields: dict[str, str] = {}
+    filename: str | None = None
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        payload = payload if isinstance(payload, bytes) else b""
         if name == "file":
             data, filename = payload, part.get_filename()
         elif name:

@@ -124,6 +124,7 @@ class AudioCache:
 
     def _download(self, sha256: str) -> pathlib.Path:
         import requests
+        assert self.base_url is not None  # checked by fetch
         part = self.directory / "partial" / f"{sha256}.part"
         have = part.stat().st_size if part.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
