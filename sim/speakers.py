@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import time
@@ -89,6 +90,10 @@ def bulletin_wav(seconds: float = 6.0) -> bytes:
     return out.getvalue()
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from controller import auth
     from controller.service import Controller
@@ -99,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--http-port", type=int, default=8080)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    signal.signal(signal.SIGTERM, _interrupt)
     folder = pathlib.Path(args.dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     broker = BrokerConfig(folder / "broker", port=free_port())
@@ -115,12 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             token = ctl.writer.call(lambda db: auth.create_token(db, "demo-radio"))
             procs = start_speakers(ctl, broker, mosquitto, folder / "nodes", args.speakers)
             audio = ctl.audio_library.add(bulletin_wav(), "Bản tin mẫu (demo)", "demo.wav")
-            soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+            soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=90)
             local = (soon + dt.timedelta(hours=7)).replace(tzinfo=None, second=0,
-                                                            microsecond=0)
+                                                            microsecond=0)  # 30-90 s away
             first = ctl.broadcasts.create({"audio_id": audio["id"], "start": local.isoformat(),
                                            "targets": {"hamlets": ["an-binh", "binh-loc"]},
-                                           "title": "Bản tin thử, một phút nữa"})
+                                           "title": "Bản tin thử"})
             tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=7, days=1)).date()
             daily = ctl.broadcasts.create({"audio_id": audio["id"],
                                            "start": f"{tomorrow}T06:30", "rrule": "FREQ=DAILY",
