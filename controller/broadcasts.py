@@ -435,6 +435,37 @@ def receipts_csv(db: sqlite_utils.Database, broadcast_id: int | str) -> str:
     return out.getvalue()
 
 
+LOG_COLUMNS = ("scheduled", "broadcast", "title", "level", "device", "hamlet", "status",
+               "reason", "started", "ended", "played_s", "occurrence")
+
+
+def playback_log(db: sqlite_utils.Database, since: str | None = None,
+                 until: str | None = None) -> list[dict[str, Any]]:
+    """Every receipt whose occurrence was scheduled in [since, until), oldest first:
+    the district's playback log across all broadcasts."""
+    where, params = [], []
+    for value, clause in ((since, "r.scheduled >= ?"), (until, "r.scheduled < ?")):
+        if value:
+            where.append(clause)
+            params.append(format_ts(parse_start(value)))
+    sql = ("SELECT r.scheduled, r.broadcast_id, b.title, b.level, r.device, d.hamlet, r.status,"
+           " r.reason, r.started, r.ended, r.played_s, r.occurrence FROM playback_receipts r"
+           " LEFT JOIN broadcasts b ON b.id = r.broadcast_id"
+           " LEFT JOIN devices d ON d.id = r.device")
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = db.execute(sql + " ORDER BY r.scheduled, r.device", params).fetchall()
+    return [dict(zip(LOG_COLUMNS, r, strict=True)) for r in rows]
+
+
+def playback_log_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=LOG_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
 def migrate_broadcasts(db: sqlite_utils.Database) -> None:
     """Schema: broadcasts, per-speaker/hamlet volumes, playback receipts."""
     for statement in (

@@ -152,6 +152,18 @@ def add_routes(router: Router, ctl: Controller) -> None:
                     f'attachment; filename="broadcast-{req.params["id"]}-receipts.csv"'})
         return broadcasts.receipts(ctl.reader(), req.params["id"])
 
+    @router.add("GET", "/api/v1/playback-log", "Every receipt scheduled in [since, until) "
+                "(local or UTC ISO times); format=csv for the district", query=(
+                    "since", "until", "format"))
+    def playback_log(req: Request) -> Any:
+        rows = broadcasts.playback_log(ctl.reader(), req.query.get("since"),
+                                       req.query.get("until"))
+        if req.query.get("format") == "csv":
+            return Response(broadcasts.playback_log_csv(rows).encode(),
+                            "text/csv; charset=utf-8", 200,
+                            {"Content-Disposition": 'attachment; filename="playback-log.csv"'})
+        return rows
+
     @router.add("PUT", "/api/v1/hamlets/{name}/volume", "Volume of a hamlet's speakers: "
                 "{volume: 0..1}")
     def hamlet_volume(req: Request) -> dict[str, Any]:

@@ -52,6 +52,16 @@ def test_speakers_of_two_hamlets_play_and_the_csv_log_lists_exactly_them(bed):
         ("spk-h-a1", "an-binh", "played"), ("spk-h-b1", "binh-loc", "played")]
     assert all(r["started"] and r["ended"] for r in rows)
     assert not outs["spk-h-c1"].exists() or outs["spk-h-c1"].stat().st_size == 0
+    day = dt.datetime.now(dt.UTC).date()
+    log = bed.http.get(bed.url("/api/v1/playback-log"), params={
+        "since": f"{day - dt.timedelta(days=1)}T00:00:00Z",
+        "until": f"{day + dt.timedelta(days=2)}T00:00:00Z",
+        "format": "csv"})
+    logged = list(csv.DictReader(io.StringIO(log.text)))
+    assert [(r["device"], r["status"], r["title"]) for r in logged] == [
+        ("spk-h-a1", "played", "Bản tin"), ("spk-h-b1", "played", "Bản tin")]
+    assert bed.http.get(bed.url("/api/v1/playback-log"),
+                        params={"since": "yesterday"}).status_code == 400
 
 
 def test_speaker_status_and_volume_commands(bed):
