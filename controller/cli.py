@@ -47,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--http-host", default="127.0.0.1")
     serve.add_argument("--http-port", type=int, default=8080)
     serve.add_argument("--url-file", help="write the API base URL here once serving")
+    serve.add_argument("--broker-passwd", help="the broker's password file: devices use their "
+                       "broker credentials to download audio (speakers)")
 
     token = sub.add_parser("token", help="create or revoke an API token")
     token.add_argument("action", choices=("create", "revoke"))
@@ -98,7 +100,7 @@ def _serve(args: argparse.Namespace, data: pathlib.Path) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     with Controller(data / DB_NAME, mqtt, http_host=args.http_host,
-                    http_port=args.http_port) as ctl:
+                    http_port=args.http_port, broker_passwd=args.broker_passwd) as ctl:
         ctl.start()
         if args.url_file:
             pathlib.Path(args.url_file).write_text(ctl.api_url + "\n")

@@ -31,7 +31,7 @@ def test_speaker_plays_normalised_audio_at_scheduled_time_with_relay_around_it(b
     recorder.stop()
     assert receipt["status"] == "played"
     first = recorder.first_sound()
-    assert abs(first - start.timestamp()) < 0.15, first - start.timestamp()
+    assert abs(first - start.timestamp()) < 0.25, first - start.timestamp()
     assert start.timestamp() - recorder.relay_on() >= 0.95
     assert recorder.relay_off_after(recorder.last_growth()) > recorder.last_growth()
     source = bed.rendition(audio["sha256"])
