@@ -51,6 +51,8 @@ def test_speakers_of_two_hamlets_play_and_the_csv_log_lists_exactly_them(bed):
     assert [(r["device"], r["hamlet"], r["status"]) for r in rows] == [
         ("spk-h-a1", "an-binh", "played"), ("spk-h-b1", "binh-loc", "played")]
     assert all(r["started"] and r["ended"] for r in rows)
+    starts = sorted(dt.datetime.fromisoformat(r["started"].replace("Z", "+00:00")) for r in rows)
+    assert starts[-1] - starts[0] < dt.timedelta(milliseconds=100)  # on an absolute time
     assert not outs["spk-h-c1"].exists() or outs["spk-h-c1"].stat().st_size == 0
     day = dt.datetime.now(dt.UTC).date()
     log = bed.http.get(bed.url("/api/v1/playback-log"), params={

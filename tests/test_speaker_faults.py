@@ -35,6 +35,10 @@ def test_speaker_with_unsynchronised_clock_skips_timed_item_with_receipt(bed):
     receipt = wait_for(lambda: receipt_of(bed, created["id"], "spk-clock-1"), timeout=20)
     assert (receipt["status"], receipt["reason"]) == ("skipped", "clock not synchronised")
     assert not out.exists() or out.stat().st_size == 0
+    storm = bed.http.post(bed.url("/api/v1/broadcasts/emergency"),
+                          json={"audio_id": audio["id"], "lead_s": 0.5}).json()
+    played = wait_for(lambda: receipt_of(bed, storm["id"], "spk-clock-1"), timeout=20)
+    assert played["status"] == "played"  # an emergency plays even on an unsynchronised clock
 
 
 def test_emergency_preempts_playing_item_which_then_resumes(bed):
