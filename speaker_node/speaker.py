@@ -315,15 +315,21 @@ class Speaker:
     def _play_occurrence(self, occ: Occurrence, pcm: Any) -> None:
         start_mono = self._sound_at(occ)
         _sleep_until(start_mono, self._stop)
+        if self._stop.is_set():
+            return  # shutting down before it began: left unsettled, it plays after a restart
         started = utc_now()
         base = {**occ.summary(), "duration_s": occ.duration_s,
                 "late_s": round((started - occ.start).total_seconds(), 3)}
-        self.ledger.begin(occ.id, base, format_ts(started))
+
+        def note() -> None:  # (again after a pre-emption, which noted its own item)
+            self.ledger.begin(occ.id, base, format_ts(started))
+
+        note()
         interruptions: list[dict[str, Any]] = []
         status, reason, position = PLAYED, None, 0
         volume = 1.0 if occ.emergency else self.volume
         try:
-            position = self._pump(occ, pcm, interruptions)
+            position = self._pump(occ, pcm, interruptions, note)
         except _Abort as exc:
             status, reason, position = CUT_SHORT, exc.reason, exc.position
         except SpeakerError as exc:
@@ -336,7 +342,8 @@ class Speaker:
                       "played_s": round(position / RATE, 3),
                       "interruptions": interruptions or None})
 
-    def _pump(self, occ: Occurrence, pcm: Any, interruptions: list[dict[str, Any]]) -> int:
+    def _pump(self, occ: Occurrence, pcm: Any, interruptions: list[dict[str, Any]],
+              note: Callable[[], None] | None = None) -> int:
         """Write ``pcm`` in 20 ms chunks paced to the wall clock; return frames written."""
         import numpy as np
         with self._lock:
@@ -349,6 +356,8 @@ class Speaker:
                     pre = self._due_emergency()
                     if pre is not None:
                         interruptions.append(self._preempt(occ, pre, pos))
+                        if note is not None:
+                            note()
                         t0, sent = time.monotonic(), 0
                 volume = 1.0 if occ.emergency else self.volume
                 block = pcm[pos:pos + CHUNK]

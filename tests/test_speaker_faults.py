@@ -217,3 +217,25 @@ def test_ordered_overlap_plays_the_second_item_after_the_first(bed):
     b = wait_for(lambda: receipt_of(bed, second["id"], "spk-order-1"), timeout=20)
     assert a["status"] == b["status"] == "played"
     assert b["started"] >= a["ended"]
+
+
+def test_speaker_restarted_just_before_an_item_still_plays_it(bed):
+    """Regression: a shutdown during the relay lead reported the item cut short before it
+    began, so the restarted node never played it."""
+    audio = bed.upload(noise_wav(1.0)).json()
+    speaker, _, node = bed.speaker("spk-restart-1")
+    created = bed.schedule(audio["id"], soon(4)).json()
+    wait_for(lambda: speaker.amplifier.is_on, timeout=15)  # in the lead, before sound
+    config = node.config
+    speaker.close()
+    node.close()
+    assert receipt_of(bed, created["id"], "spk-restart-1") is None
+    again = Node(config)
+    back = build(again)
+    again.start()
+    try:
+        receipt = wait_for(lambda: receipt_of(bed, created["id"], "spk-restart-1"), timeout=20)
+        assert receipt["status"] == "played"
+    finally:
+        back.close()
+        again.close()
