@@ -38,6 +38,7 @@ from controller.schedule import (
     Timing,
     in_quiet_hours,
     overlaps,
+    parse_hhmm,
     parse_rrule,
     parse_start,
 )
@@ -72,6 +73,11 @@ class Broadcasts:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._refresh, name="schedule-refresh",
                                         daemon=True)
+        row = reader().execute(
+            "SELECT value FROM speaker_settings WHERE key = 'quiet_hours'").fetchone()
+        if row is not None:
+            q0, q1 = json.loads(row[0])
+            self.quiet_hours = (parse_hhmm(q0), parse_hhmm(q1))
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -182,6 +188,29 @@ class Broadcasts:
             (scope, key, float(volume))))
         self.push(speakers)
         return {"scope": scope, "key": key, "volume": float(volume), "speakers": speakers}
+
+    def set_quiet_hours(self, begin: Any, end: Any) -> dict[str, Any]:
+        """Change the nightly quiet hours (local time) for every speaker; return them with
+        the active items that now fall in them (the speakers will skip those)."""
+        quiet = (parse_hhmm(begin), parse_hhmm(end))
+        if quiet[0] == quiet[1]:
+            raise InvalidRequest("quiet hours must not begin and end at the same time")
+        text = [t.strftime("%H:%M") for t in quiet]
+        self.writer.call(lambda db: db.execute(
+            "INSERT OR REPLACE INTO speaker_settings (key, value) VALUES ('quiet_hours', ?)",
+            (json.dumps(text),)))
+        self.quiet_hours = quiet
+        self.push()
+        db, now = self.reader(), utc_now()
+        clashing = []
+        for b in active_broadcasts(db):
+            if b["level"] == "emergency":
+                continue
+            timing = _timing(db, b, self.tz)
+            if any(in_quiet_hours(s, timing.duration_s, self.tz, quiet)
+                   for s in timing.starts(now, now + dt.timedelta(days=CHECK_DAYS))):
+                clashing.append(b["id"])
+        return {"quiet_hours": text, "items_now_in_quiet_hours": clashing}
 
     def _check_quiet(self, starts: list[dt.datetime], duration: float) -> None:
         for start in starts:
@@ -484,6 +513,7 @@ def migrate_broadcasts(db: sqlite_utils.Database) -> None:
             played_s REAL, event_id TEXT NOT NULL, data TEXT NOT NULL,
             PRIMARY KEY (device, occurrence))""",
         "CREATE INDEX playback_receipts_broadcast ON playback_receipts (broadcast_id)",
+        "CREATE TABLE speaker_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ):
         db.execute(statement)
 

@@ -164,6 +164,16 @@ def add_routes(router: Router, ctl: Controller) -> None:
                             {"Content-Disposition": 'attachment; filename="playback-log.csv"'})
         return rows
 
+    @router.add("GET", "/api/v1/speakers/quiet-hours", "The nightly quiet hours (local)")
+    def get_quiet(req: Request) -> dict[str, Any]:
+        return {"quiet_hours": [t.strftime("%H:%M") for t in casts.quiet_hours]}
+
+    @router.add("PUT", "/api/v1/speakers/quiet-hours", "Set the quiet hours: {from, to} as "
+                "HH:MM local; only emergencies play then")
+    def put_quiet(req: Request) -> dict[str, Any]:
+        body = req.json_object()
+        return casts.set_quiet_hours(body.get("from"), body.get("to"))
+
     @router.add("PUT", "/api/v1/hamlets/{name}/volume", "Volume of a hamlet's speakers: "
                 "{volume: 0..1}")
     def hamlet_volume(req: Request) -> dict[str, Any]:

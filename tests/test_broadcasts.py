@@ -124,3 +124,22 @@ def test_volume_per_hamlet_and_per_speaker_reaches_the_config(bed):
     assert volumes == {"spk-a1": 0.5, "spk-a2": 0.3}
     bad = bed.http.put(bed.url("/api/v1/hamlets/an-binh/volume"), json={"volume": 3})
     assert bad.status_code == 400 and "0 to 1" in bad.json()["error"]
+
+
+def test_quiet_hours_can_be_changed_and_reach_every_speaker(bed):
+    audio = setup_hamlets(bed)
+    start = daytime(bed)
+    created = bed.schedule(audio, start).json()
+    local = start.astimezone(TZ)
+    window = {"from": (local - dt.timedelta(minutes=30)).strftime("%H:%M"),
+              "to": (local + dt.timedelta(minutes=30)).strftime("%H:%M")}
+    resp = bed.http.put(bed.url("/api/v1/speakers/quiet-hours"), json=window)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"quiet_hours": [window["from"], window["to"]],
+                           "items_now_in_quiet_hours": [created["id"]]}
+    section = get_desired(bed.ctl.reader(), "spk-b1")["config"]["speaker"]
+    assert section["quiet_hours"] == [window["from"], window["to"]]
+    refused = bed.schedule(audio, start + dt.timedelta(days=1))
+    assert refused.status_code == 400 and "quiet hours" in refused.json()["error"]
+    bad = bed.http.put(bed.url("/api/v1/speakers/quiet-hours"), json={"from": "9pm", "to": "5"})
+    assert bad.status_code == 400 and "expected HH:MM" in bad.json()["error"]
