@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from controller.errors import InvalidRequest
+from wire import speaker as speaker_rules
 
 TIMEZONE = "Asia/Ho_Chi_Minh"
 QUIET_HOURS = (dt.time(21, 0), dt.time(5, 30))
@@ -192,19 +193,7 @@ class Timing:
 def in_quiet_hours(start: dt.datetime, duration_s: float, tz: str = TIMEZONE,
                    quiet: tuple[dt.time, dt.time] = QUIET_HOURS) -> bool:
     """True if any part of [start, start + duration) falls in the nightly quiet window."""
-    zone = ZoneInfo(tz)
-    begin = start.astimezone(zone)
-    end = begin + dt.timedelta(seconds=duration_s)
-    quiet_from, quiet_to = quiet
-    day = begin.date() - dt.timedelta(days=1)
-    while day <= end.date():
-        w_start = dt.datetime.combine(day, quiet_from, zone)
-        w_end = dt.datetime.combine(day + dt.timedelta(days=1 if quiet_to <= quiet_from else 0),
-                                    quiet_to, zone)
-        if begin < w_end and end > w_start:
-            return True
-        day += dt.timedelta(days=1)
-    return False
+    return speaker_rules.in_quiet_hours(start, duration_s, tz, quiet)
 
 
 def parse_hhmm(value: str) -> dt.time:

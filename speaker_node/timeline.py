@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from speaker_node.errors import ScheduleError
 from wire.errors import MessageError
 from wire.messages import parse_ts
-from wire.speaker import LEVELS
+from wire.speaker import LEVELS, in_quiet_hours
 
 DEFAULT_TZ = "Asia/Ho_Chi_Minh"
 DEFAULT_QUIET = ("21:00", "05:30")
@@ -58,19 +58,7 @@ class Schedule:
     quiet_hours: tuple[dt.time, dt.time] = (dt.time(21, 0), dt.time(5, 30))
 
     def in_quiet_hours(self, start: dt.datetime, duration_s: float) -> bool:
-        zone = ZoneInfo(self.tz)
-        begin = start.astimezone(zone)
-        end = begin + dt.timedelta(seconds=duration_s)
-        q_from, q_to = self.quiet_hours
-        day = begin.date() - dt.timedelta(days=1)
-        while day <= end.date():
-            w_start = dt.datetime.combine(day, q_from, zone)
-            w_end = dt.datetime.combine(day + dt.timedelta(days=1 if q_to <= q_from else 0),
-                                        q_to, zone)
-            if begin < w_end and end > w_start:
-                return True
-            day += dt.timedelta(days=1)
-        return False
+        return in_quiet_hours(start, duration_s, self.tz, self.quiet_hours)
 
     @property
     def shas(self) -> dict[str, int]:

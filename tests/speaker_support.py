@@ -254,3 +254,28 @@ def flac_bytes(samples: np.ndarray, rate: int = 44100, block: int = 4096) -> byt
 def noise_flac(seconds: float = 2.0, level: float = 0.05, seed: int = 4) -> bytes:
     rng = np.random.default_rng(seed)
     return flac_bytes(rng.standard_normal(int(seconds * 44100)) * level)
+
+
+def soon(seconds: float) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+
+
+def receipt_of(bed: SpeakerTestbed, broadcast_id: int, device: str) -> dict[str, Any] | None:
+    """The receipt ``device`` sent for its (first) occurrence of a broadcast, if any yet."""
+    for occ in bed.receipts(broadcast_id):
+        for s in occ["speakers"]:
+            if s["device"] == device and s["status"] not in ("pending", "no_receipt"):
+                return s
+    return None
+
+
+def restart(speaker: Speaker, node: Node) -> tuple[Node, Speaker]:
+    """Close a speaker node and start it again from the same files (it keeps its broker
+    settings, so it comes back offline if the broker is down)."""
+    config = node.config
+    speaker.close()
+    node.close()
+    again = Node(config)
+    back = build(again)
+    again.start()
+    return again, back

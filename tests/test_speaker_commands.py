@@ -8,13 +8,9 @@ import io
 
 import numpy as np
 from conftest import wait_for
-from speaker_support import best_match, noise_wav, read_pcm, tones_reference
+from speaker_support import best_match, noise_wav, read_pcm, receipt_of, soon, tones_reference
 
 from controller.commands import get_command
-
-
-def soon(seconds: float) -> dt.datetime:
-    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
 
 
 def run_command(bed, device: str, name: str, args: dict | None = None, timeout: float = 20):
@@ -22,13 +18,6 @@ def run_command(bed, device: str, name: str, args: dict | None = None, timeout: 
     return wait_for(lambda: (lambda c: c if c["status"] not in ("pending", "sent") else None)(
         get_command(bed.ctl.reader(), command["id"])), timeout=timeout)
 
-
-def receipt_of(bed, broadcast_id, device):
-    for occ in bed.receipts(broadcast_id):
-        for s in occ["speakers"]:
-            if s["device"] == device and s["status"] not in ("pending", "no_receipt"):
-                return s
-    return None
 
 
 def test_speakers_of_two_hamlets_play_and_the_csv_log_lists_exactly_them(bed):

@@ -8,24 +8,21 @@ import sys
 import time
 
 from conftest import DEVICE_PASSWORD, node_config, wait_for
-from speaker_support import TZ, best_match, new_device, noise_wav, read_pcm
+from speaker_support import (
+    TZ,
+    best_match,
+    new_device,
+    noise_wav,
+    read_pcm,
+    receipt_of,
+    restart,
+    soon,
+)
 
 from node_runtime.node import Node
 from provisioning.identity import DeviceIdentity
 from provisioning.node_file import node_file_text
 from speaker_node.cli import build
-
-
-def receipt_of(bed, broadcast_id, device):
-    for occ in bed.receipts(broadcast_id):
-        for s in occ["speakers"]:
-            if s["device"] == device and s["status"] not in ("pending", "no_receipt"):
-                return s
-    return None
-
-
-def soon(seconds: float) -> dt.datetime:
-    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
 
 
 def test_speaker_with_unsynchronised_clock_skips_timed_item_with_receipt(bed):
@@ -131,11 +128,10 @@ def test_speaker_off_during_an_item_reports_it_skipped_when_back(bed):
     speaker, out, node = bed.speaker("spk-off-1", late_tolerance_s=2.0)
     created = bed.schedule(audio["id"], soon(8)).json()
     wait_for(lambda: speaker.schedule.items and speaker.cache.has(audio["sha256"]), timeout=10)
-    config = node.config
     speaker.close()
     node.close()
     time.sleep(11)  # powered off across the whole occurrence
-    again = Node(config)
+    again = Node(node.config)
     back = build(again)
     again.start()
     try:
@@ -174,13 +170,8 @@ def test_speaker_restarted_without_network_plays_from_its_stored_schedule_and_ca
     created = bed.schedule(audio["id"], soon(7)).json()
     wait_for(lambda: speaker.schedule.items and speaker.cache.has(audio["sha256"]), timeout=10)
     (occ,) = speaker.schedule.items
-    config = node.config
-    speaker.close()
-    node.close()
     broker.process.stop()
-    again = Node(config)
-    back = build(again)
-    again.start()
+    again, back = restart(speaker, node)
     try:
         wait_for(lambda: back.ledger.has_receipt(occ.id), timeout=20)
         assert not again.online
@@ -226,13 +217,7 @@ def test_speaker_restarted_just_before_an_item_still_plays_it(bed):
     speaker, _, node = bed.speaker("spk-restart-1")
     created = bed.schedule(audio["id"], soon(4)).json()
     wait_for(lambda: speaker.amplifier.is_on, timeout=15)  # in the lead, before sound
-    config = node.config
-    speaker.close()
-    node.close()
-    assert receipt_of(bed, created["id"], "spk-restart-1") is None
-    again = Node(config)
-    back = build(again)
-    again.start()
+    again, back = restart(speaker, node)
     try:
         receipt = wait_for(lambda: receipt_of(bed, created["id"], "spk-restart-1"), timeout=20)
         assert receipt["status"] == "played"

@@ -6,15 +6,7 @@ import datetime as dt
 import time
 
 from conftest import wait_for
-from speaker_support import Recorder, best_match, noise_wav, read_pcm
-
-
-def receipt_of(bed, broadcast_id, device):
-    for occ in bed.receipts(broadcast_id):
-        for s in occ["speakers"]:
-            if s["device"] == device and s["status"] not in ("pending", "no_receipt"):
-                return s
-    return None
+from speaker_support import Recorder, best_match, noise_wav, read_pcm, receipt_of
 
 
 def test_speaker_plays_normalised_audio_at_scheduled_time_with_relay_around_it(bed):

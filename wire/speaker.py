@@ -6,6 +6,9 @@ and the node (``speaker_node``).
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 #: Event a speaker emits once per occurrence: played, cut short or skipped.
 EVENT_PLAYBACK = "playback"
 
@@ -44,3 +47,23 @@ REASON_PREEMPTED = "pre-empted by a higher-level item"
 
 #: Path of a rendition on the controller, by its sha256.
 AUDIO_FILE_PATH = "/api/v1/audio/files/{sha256}"
+
+
+def in_quiet_hours(start: dt.datetime, duration_s: float, tz: str,
+                   quiet: tuple[dt.time, dt.time]) -> bool:
+    """True if any part of [start, start + duration) falls in the nightly quiet window
+    ``quiet`` (local times in ``tz``; a window may run past midnight). The controller
+    refuses such items and the node skips them, by this one rule."""
+    zone = ZoneInfo(tz)
+    begin = start.astimezone(zone)
+    end = begin + dt.timedelta(seconds=duration_s)
+    quiet_from, quiet_to = quiet
+    day = begin.date() - dt.timedelta(days=1)
+    while day <= end.date():
+        w_start = dt.datetime.combine(day, quiet_from, zone)
+        w_end = dt.datetime.combine(day + dt.timedelta(days=1 if quiet_to <= quiet_from else 0),
+                                    quiet_to, zone)
+        if begin < w_end and end > w_start:
+            return True
+        day += dt.timedelta(days=1)
+    return False
