@@ -55,6 +55,7 @@ EMERGENCY_EXPIRY_S = 24 * 3600.0
 DEFAULT_VOLUME = 0.8
 OVERLAP_POLICIES = ("reject", "order")
 CHECK_DAYS = 60  # how far ahead quiet hours and overlaps are checked
+LOOKBACK = dt.timedelta(days=1)  # past occurrences still pushed until their receipt comes
 
 
 class Broadcasts:
@@ -242,8 +243,11 @@ class Broadcasts:
 
     def _plan(self, db: sqlite_utils.Database, now: dt.datetime) -> list[tuple[
             set[str], list[dict[str, Any]]]]:
-        """Every active item's speakers and its occurrences in the horizon, computed once."""
+        """Every active item's speakers and its occurrences from a day back to the horizon,
+        computed once. Recent past ones stay so that a speaker that was off through them
+        reports them skipped (offline past the item's end) when it returns."""
         until = now + self.horizon
+        since = now - LOOKBACK
         plan = []
         for b in active_broadcasts(db):
             timing = _timing(db, b, self.tz)
@@ -252,7 +256,7 @@ class Broadcasts:
                       "title": b["title"][:80], "start": format_ts(start), "level": b["level"],
                       "sha256": audio["sha256"], "bytes": audio["bytes"],
                       "duration_s": audio["duration_s"], "order": b["overlap"] == "order"}
-                     for start in timing.starts(now, until)]
+                     for start in timing.starts(since, until)]
             plan.append((set(resolve_targets(db, b["targets"])), items))
         return plan
 
@@ -263,7 +267,16 @@ class Broadcasts:
         now = now or utc_now()
         if plan is None:
             plan = self._plan(db, now)
-        items = sorted((i for speakers, occ in plan if speaker in speakers for i in occ),
+        since = format_ts(now - LOOKBACK)
+        done = {r[0] for r in db.execute(
+            "SELECT occurrence FROM playback_receipts WHERE device = ? AND scheduled >= ?",
+            (speaker, since))}
+        row = db.execute("SELECT created FROM devices WHERE id = ?", (speaker,)).fetchone()
+        installed = format_ts(dt.datetime.fromtimestamp(row[0] if row else 0, dt.UTC))
+        current = format_ts(now)
+        items = sorted((i for speakers, occ in plan if speaker in speakers for i in occ
+                        if i["id"] not in done and (i["start"] >= installed
+                                                    or i["start"] >= current)),
                        key=lambda i: i["start"])
         section = {"volume": speaker_volume(db, speaker), "tz": self.tz,
                    "quiet_hours": [t.strftime("%H:%M") for t in self.quiet_hours],
@@ -396,7 +409,7 @@ def get_broadcast(db: sqlite_utils.Database, broadcast_id: int | str) -> dict[st
 # -- receipts ---------------------------------------------------------------------------
 
 def store_receipt(db: sqlite_utils.Database, event: dict[str, Any]) -> None:
-    """Ingest handler for ``playback`` events; the latest receipt per occurrence wins."""
+    """Ingest handler for ``playback`` events: one receipt per device and occurrence."""
     data = event["data"]
     status, occurrence = data.get("status"), data.get("occurrence")
     if status not in RECEIPT_STATUSES:
@@ -404,10 +417,16 @@ def store_receipt(db: sqlite_utils.Database, event: dict[str, Any]) -> None:
     if not isinstance(occurrence, str) or "@" not in occurrence:
         raise ValueError(f"playback occurrence {occurrence!r}: expected <broadcast>@<time>")
     broadcast = occurrence.split("@", 1)[0]
+    # A "skipped" never overwrites a "played" or "cut_short" (a reinstalled node that lost
+    # its ledger may report a past occurrence again).
     db.execute(
-        "INSERT OR REPLACE INTO playback_receipts (device, occurrence, broadcast_id, status,"
+        "INSERT INTO playback_receipts (device, occurrence, broadcast_id, status,"
         " reason, scheduled, started, ended, played_s, event_id, data)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, occurrence) DO UPDATE"
+        " SET status = excluded.status, reason = excluded.reason, started = excluded.started,"
+        " ended = excluded.ended, played_s = excluded.played_s, event_id = excluded.event_id,"
+        " data = excluded.data WHERE excluded.status != 'skipped'"
+        " OR playback_receipts.status = 'skipped'",
         (event["device"], occurrence, int(broadcast) if broadcast.isdigit() else None, status,
          data.get("reason"), data.get("scheduled"), data.get("started"), data.get("ended"),
          data.get("played_s"), event["id"], json.dumps(data, ensure_ascii=False)))

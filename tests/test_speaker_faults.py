@@ -224,3 +224,27 @@ def test_speaker_restarted_just_before_an_item_still_plays_it(bed):
     finally:
         back.close()
         again.close()
+
+
+def test_speaker_off_when_the_schedule_was_refreshed_still_reports_the_missed_item(bed):
+    """A speaker off through an item, whose retained config was replaced meanwhile (the hourly
+    refresh), is still told about it and reports it skipped, so no occurrence stays silent."""
+    audio = bed.upload(noise_wav(1.0)).json()
+    speaker, _, node = bed.speaker("spk-away-1", late_tolerance_s=1.0)
+    speaker.close()
+    node.close()
+    created = bed.schedule(audio["id"], soon(2)).json()
+    time.sleep(4)  # the item is over
+    bed.ctl.broadcasts.set_volume("speaker", "spk-away-1", 0.5)  # replaces the retained config
+    again = Node(node.config)
+    back = build(again)
+    again.start()
+    try:
+        receipt = wait_for(lambda: receipt_of(bed, created["id"], "spk-away-1"), timeout=20)
+        assert (receipt["status"], receipt["reason"]) == (
+            "skipped", "device offline past the item's end")
+        wait_for(lambda: not [i for i in bed.ctl.broadcasts.schedule_for(
+            bed.ctl.reader(), "spk-away-1")["items"]])  # reported: no longer pushed
+    finally:
+        back.close()
+        again.close()
