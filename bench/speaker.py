@@ -305,6 +305,8 @@ def run(fanout_nodes: int = 200) -> list[tuple[str, float, str]]:
     results += start_error()
     results += start_spread()
     results += node_memory()
+    results += [(name.replace("_1_nodes", "_one_node"), value, unit)
+                for name, value, unit in emergency_fanout(1)]
     results += emergency_fanout(fanout_nodes)
     return results
 
