@@ -9,6 +9,7 @@ online on every (re)connect.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -86,9 +87,9 @@ class MqttSession:
         if not self._started:
             return
         self._started = False
+        self.is_connected.clear()  # a disconnect we asked for is not worth a warning
         self._client.disconnect()
         self._client.loop_stop()
-        self.is_connected.clear()
 
     def _connected(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                    properties: Any) -> None:
@@ -96,6 +97,10 @@ class MqttSession:
             log.warning("broker refused connection: %s", reason)
             return
         log.info("connected to %s:%s", self.settings.host, self.settings.port)
+        sock = client.socket()
+        if isinstance(sock, socket.socket):
+            # An ack or a rating is one small packet: send it now, not after Nagle's wait.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for topic in self._handlers:
             client.subscribe(topic, qos=1)
         self.is_connected.set()
