@@ -42,7 +42,8 @@ def publish(spec: dict[str, Any]) -> None:
             client.max_queued_messages_set(0)
             client.connect("127.0.0.1", spec["port"])
             client.loop_start()
-            infos = [client.publish("tt/v1/dev/bench-raw/events", payload, qos=1) for _ in range(spec["count"])]
+            topic = "tt/v1/dev/bench-raw/events"
+            infos = [client.publish(topic, payload, qos=1) for _ in range(spec["count"])]
             for info in infos:
                 info.wait_for_publish()
             client.loop_stop()

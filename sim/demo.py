@@ -28,6 +28,7 @@ from controller.writer import Writer
 from provisioning.identity import new_identity
 from provisioning.node_file import node_file_text
 
+
 #: (device id, role, hamlet, command that runs it given its node file)
 def simulated_devices(kiosks: int) -> list[tuple[str, str, str, list[str]]]:
     return [(f"sim-kiosk-{n:02d}", "kiosk", "Ấp 1",
