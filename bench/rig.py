@@ -11,10 +11,10 @@ import time
 import urllib.request
 from typing import Any
 
-from controller import auth, storage
+from controller import auth
 from controller.broker import CONTROLLER_USER, BrokerConfig, Mosquitto, free_port
 from controller.registry import Registry
-from controller.writer import Writer
+from controller.writer import open_writer
 from node_runtime.config import NodeConfig, config_from_dict
 
 PASSWORD = "bench-password"
@@ -49,17 +49,11 @@ class Rig:
 
     def start_controller(self) -> None:
         data = self.dir / "controller"
-        data.mkdir(exist_ok=True)
-        db = storage.connect(data / "controller.db")
-        storage.migrate(db)
-        writer = Writer(db)
-        writer.start()
-        registry = Registry(writer)
-        for device_id, role in self.devices:
-            registry.add(device_id, role)
-        self.token = writer.call(lambda db: auth.create_token(db, "bench"))
-        writer.close()
-        db.close()
+        with open_writer(data / "controller.db") as writer:
+            registry = Registry(writer)
+            for device_id, role in self.devices:
+                registry.add(device_id, role)
+            self.token = writer.call(lambda db: auth.create_token(db, "bench"))
         (self.dir / "pw").write_text(PASSWORD)
         url_file = self.dir / "api-url"
         self.spawn([sys.executable, "-m", "controller.cli", "--log-level", "WARNING",

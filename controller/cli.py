@@ -15,12 +15,12 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from controller import auth, registry, storage
+from controller import auth, registry
 from controller.broker import CONTROLLER_USER, BrokerConfig, new_password
 from controller.errors import BrokerError
 from controller.registry import Registry
 from controller.service import Controller
-from controller.writer import Writer
+from controller.writer import open_writer
 from node_runtime.config import MqttSettings
 from provisioning.identity import new_identity
 from provisioning.node_file import node_file_text
@@ -131,31 +131,18 @@ def _broker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(data: pathlib.Path) -> Writer:
-    data.mkdir(parents=True, exist_ok=True)
-    db = storage.connect(data / DB_NAME)
-    storage.migrate(db)
-    writer = Writer(db)
-    writer.start()
-    return writer
-
-
 def _token(args: argparse.Namespace, data: pathlib.Path) -> int:
-    writer = _open(data)
-    try:
+    with open_writer(data / DB_NAME) as writer:
         if args.action == "create":
             print(writer.call(lambda db: auth.create_token(db, args.name)))
         elif not writer.call(lambda db: auth.revoke_token(db, args.name)):
             print(f"no token named {args.name!r}", file=sys.stderr)
             return 1
-    finally:
-        writer.close()
     return 0
 
 
 def _device(args: argparse.Namespace, data: pathlib.Path) -> int:
-    writer = _open(data)
-    try:
+    with open_writer(data / DB_NAME) as writer:
         reg = Registry(writer)
         if args.action == "list":
             for d in registry.list_devices(writer.db):
@@ -180,8 +167,6 @@ def _device(args: argparse.Namespace, data: pathlib.Path) -> int:
             BrokerConfig(args.broker_dir).add_hashed(device_id, password_hash)
             reg.add(device_id, args.role)
             print(f"device {device_id} imported; reload the broker to let it in.")
-    finally:
-        writer.close()
     return 0
 
 

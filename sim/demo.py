@@ -21,10 +21,10 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from controller import auth, storage
+from controller import auth
 from controller.broker import CONTROLLER_USER, BrokerConfig, Mosquitto, free_port, new_password
 from controller.registry import Registry
-from controller.writer import Writer
+from controller.writer import open_writer
 from provisioning.identity import new_identity
 from provisioning.node_file import node_file_text
 
@@ -73,30 +73,23 @@ class Demo:
             self._spawn(device_id, command)
 
     def _provision(self, broker: BrokerConfig) -> list[tuple[str, list[str]]]:
-        data = self.root / "controller"
-        data.mkdir(exist_ok=True)
-        db = storage.connect(data / "controller.db")
-        storage.migrate(db)
-        writer = Writer(db)
-        writer.start()
-        registry = Registry(writer)
-        self.token = writer.call(lambda db: auth.create_token(db, "demo-admin"))
-        (self.root / "admin-token").write_text(self.token + "\n")
         commands = []
-        for device_id, role, hamlet, command in simulated_devices(self.kiosks):
-            identity = new_identity(device_id, role, hamlet=hamlet)
-            broker.set_user(device_id, identity.password)
-            registry.add(device_id, role, hamlet=hamlet)
-            device_dir = self.root / "devices" / device_id
-            device_dir.mkdir(parents=True, exist_ok=True)
-            node_file = device_dir / "node.toml"
-            node_file.write_text(node_file_text(
-                identity, mqtt_host="127.0.0.1", mqtt_port=broker.port,
-                data_dir=str((device_dir / "data").resolve()),
-                runtime={"telemetry_interval": 10, "clock_check": "always"}))
-            commands.append((device_id, [*command, str(node_file)]))
-        writer.close()
-        db.close()
+        with open_writer(self.root / "controller" / "controller.db") as writer:
+            registry = Registry(writer)
+            self.token = writer.call(lambda db: auth.create_token(db, "demo-admin"))
+            (self.root / "admin-token").write_text(self.token + "\n")
+            for device_id, role, hamlet, command in simulated_devices(self.kiosks):
+                identity = new_identity(device_id, role, hamlet=hamlet)
+                broker.set_user(device_id, identity.password)
+                registry.add(device_id, role, hamlet=hamlet)
+                device_dir = self.root / "devices" / device_id
+                device_dir.mkdir(parents=True, exist_ok=True)
+                node_file = device_dir / "node.toml"
+                node_file.write_text(node_file_text(
+                    identity, mqtt_host="127.0.0.1", mqtt_port=broker.port,
+                    data_dir=str((device_dir / "data").resolve()),
+                    runtime={"telemetry_interval": 10, "clock_check": "always"}))
+                commands.append((device_id, [*command, str(node_file)]))
         return commands
 
     def _spawn(self, name: str, command: list[str]) -> None:

@@ -10,10 +10,9 @@ import threading
 import time
 
 from conftest import CONTROLLER_PASSWORD, DEVICE_PASSWORD, wait_for
-from controller import storage
 from controller.broker import BrokerConfig, Mosquitto, free_port
 from controller.registry import Registry
-from controller.writer import Writer
+from controller.writer import open_writer
 from node_runtime.config import MqttSettings, NodeConfig
 from node_runtime.node import Node
 
@@ -21,14 +20,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def register(data: pathlib.Path, device_id: str) -> None:
-    data.mkdir(parents=True, exist_ok=True)
-    db = storage.connect(data / "controller.db")
-    storage.migrate(db)
-    writer = Writer(db)
-    writer.start()
-    Registry(writer).add(device_id, "kiosk")
-    writer.close()
-    db.close()
+    with open_writer(data / "controller.db") as writer:
+        Registry(writer).add(device_id, "kiosk")
 
 
 def controller_process(data: pathlib.Path, port: int, tmp_path: pathlib.Path):
