@@ -142,6 +142,27 @@ def test_device_cannot_publish_into_another_devices_subtree(controller, make_nod
     client.disconnect()
 
 
+def test_frozen_node_is_marked_offline_by_liveness(tmp_path, controller, broker):
+    """A node whose link dies silently (SIGSTOP keeps its TCP connection open)."""
+    import signal
+
+    from controller.registry import get_device
+    broker.add_device("kiosk-16")
+    controller.registry.add("kiosk-16", "kiosk")
+    config_file = write_node_file(tmp_path, broker, "kiosk-16", keepalive=2)
+    proc = subprocess.Popen([sys.executable, str(HERE / "node_process.py"), str(config_file), "0"],
+                            cwd=HERE.parent)
+    try:
+        wait_for(lambda: get_device(controller.reader(), "kiosk-16")["online"])
+        proc.send_signal(signal.SIGSTOP)
+        wait_for(lambda: not get_device(controller.reader(), "kiosk-16")["online"], timeout=15)
+        proc.send_signal(signal.SIGCONT)  # it comes back: its next telemetry or birth says so
+        wait_for(lambda: get_device(controller.reader(), "kiosk-16")["online"], timeout=15)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_killed_node_is_marked_offline_by_its_will(tmp_path, controller, broker):
     from controller.registry import get_device
     broker.add_device("kiosk-15")
