@@ -5,8 +5,8 @@ connects with valid broker credentials but is not in the registry is listed
 as ``pending`` until a technician approves it.
 
 Online state comes from the retained birth and will, and from liveness kept
-here: a node sends telemetry at least once per keepalive, so a device
-silent for 1.5 x its keepalive is marked offline by :meth:`Registry.sweep`.
+here: a node sends telemetry at least every keepalive / 2, so a device
+silent for 1.25 x its keepalive is marked offline by :meth:`Registry.sweep`.
 The broker's own will comes later than that (Mosquitto 2.0 checks
 keepalives only every few seconds), and the sweep also covers a stale
 retained birth after a broker restart.
@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 TELEMETRY_HISTORY = 2880  # rows kept per device: a day at one per 30 s keepalive
 DEFAULT_KEEPALIVE = 60
+#: Nodes send telemetry at least every keepalive / 2; after 1.25 x keepalive of
+#: silence (two heartbeats missed) a device is offline, so a dead link is seen
+#: within 1.25 x keepalive of its last message: inside the 1.5 x asked for.
+SILENCE = 1.25
 ROLES = ("kiosk", "speaker", "camera", "sim")
 
 
@@ -43,8 +47,8 @@ class Registry:
         rows = writer.db.execute(
             "SELECT id, status, online, last_seen, keepalive FROM devices").fetchall()
         self._status: dict[str, str] = {row[0]: row[1] for row in rows}
-        #: Seconds of silence allowed per device: 1.5 x the keepalive it announced.
-        self._limits = {row[0]: 1.5 * (row[4] or DEFAULT_KEEPALIVE) for row in rows}
+        #: Seconds of silence allowed per device.
+        self._limits = {row[0]: SILENCE * (row[4] or DEFAULT_KEEPALIVE) for row in rows}
         #: Online devices: id -> last heard.
         self._liveness: dict[str, float] = {row[0]: row[3] or 0.0 for row in rows if row[2]}
         self._looked_up: dict[str, float] = {}
@@ -141,7 +145,7 @@ class Registry:
 
         # Liveness and the write change together, so a sweep can't overtake a birth.
         with self._lock:
-            self._limits[device_id] = 1.5 * (state.get("keepalive") or DEFAULT_KEEPALIVE)
+            self._limits[device_id] = SILENCE * (state.get("keepalive") or DEFAULT_KEEPALIVE)
             self._liveness[device_id] = now
             self.writer.submit(task)
 
@@ -182,18 +186,18 @@ class Registry:
             "UPDATE devices SET reported_config_version = ? WHERE id = ?", (version, device_id)))
 
     def sweep(self, now: float | None = None) -> list[str]:
-        """Mark offline the online devices silent for 1.5 x their keepalive (in memory, cheap)."""
+        """Mark offline the online devices silent too long (in memory, cheap)."""
         now = now or time.time()
         with self._lock:
             stale = [d for d, heard in self._liveness.items()
-                     if now - heard > self._limits.get(d, 1.5 * DEFAULT_KEEPALIVE)]
+                     if now - heard > self._limits.get(d, SILENCE * DEFAULT_KEEPALIVE)]
             for device_id in stale:
                 del self._liveness[device_id]
             if stale:
                 self.writer.submit(lambda db: db.conn.executemany(
                     "UPDATE devices SET online = 0 WHERE id = ?", [(d,) for d in stale]))
         for device_id in stale:
-            log.info("device %s silent for 1.5 x keepalive: offline", device_id)
+            log.info("device %s silent for %s x keepalive: offline", device_id, SILENCE)
         return stale
 
 

@@ -80,7 +80,7 @@ class Controller:
 
     def _sweep(self) -> None:
         # Liveness is checked in memory four times a second, so a silent device is
-        # offline within 1.5 x keepalive + 0.25 s; command expiry needs the database.
+        # offline within 1.25 x keepalive + 0.25 s; command expiry needs the database.
         next_expiry = 0.0
         while not self._stop.wait(0.25):
             try:
