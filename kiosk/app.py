@@ -262,7 +262,7 @@ class KioskApp(App):
         Window.clearcolor = get_color_from_hex(BACKGROUND)
         self.view = KioskView(self.terminal)
         self.terminal.listeners.append(lambda: Clock.schedule_once(self.view.refresh))
-        Window.bind(on_textinput=self._typed, on_key_down=self._key)
+        Window.bind(on_key_down=self._key)
         Clock.schedule_interval(self._tick, TICK_S)
         Clock.schedule_interval(self.view.rotate_info, self.terminal.settings.info_rotate_s)
         return self.view
@@ -273,20 +273,21 @@ class KioskApp(App):
             return
         self.terminal.tick()
 
-    def _typed(self, _window: Any, chars: str) -> None:
-        # A USB barcode/QR scanner is a keyboard: its characters go to the dossier code.
-        if self.terminal.screen is Screen.DOSSIER:
-            for char in chars:
-                self.terminal.type_key(char)
-
-    def _key(self, _window: Any, key: int, *_: Any) -> bool:
-        if self.terminal.screen is Screen.DOSSIER and key in (13, 271):
+    def _key(self, _window: Any, key: int, _scancode: int, codepoint: str | None,
+             modifiers: list[str]) -> bool:
+        # A USB barcode/QR scanner is a keyboard: on the dossier screen its characters make
+        # the code and its Enter sends it. (Key events, not text input: SDL2 only sends
+        # text events while an on-screen text field has focus.)
+        if self.terminal.screen is not Screen.DOSSIER:
+            return key == 27  # never let Escape close the kiosk
+        if key in (13, 271):
             self.terminal.type_key("enter")
-            return True
-        if self.terminal.screen is Screen.DOSSIER and key == 8:
+        elif key == 8:
             self.terminal.type_key("back")
-            return True
-        return key == 27  # never let Escape close the kiosk
+        elif key < 256 and codepoint and len(codepoint) == 1 and codepoint.isprintable():
+            # (Kivy reports modifier keys such as Shift, 304, with codepoint chr(304).)
+            self.terminal.type_key(codepoint.upper() if "shift" in modifiers else codepoint)
+        return True
 
     def restart(self, exit_code: int = 75) -> None:
         """Leave the main loop with ``exit_code``; systemd's Restart=always starts us again."""

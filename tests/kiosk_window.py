@@ -107,6 +107,14 @@ class KioskProcess:
         self.tap(where)
         return False
 
+    def window_id(self) -> str:
+        tree = subprocess.run(["xwininfo", "-root", "-tree"], env=self.xvfb.env(),
+                              capture_output=True, text=True, timeout=10).stdout
+        for line in tree.splitlines():
+            if f'"{WINDOW_TITLE}"' in line:
+                return line.split()[0]
+        raise AssertionError(f"no kiosk window on {self.xvfb.display}")
+
     def _mapped(self) -> bool:
         tree = subprocess.run(["xwininfo", "-root", "-tree"], env=self.xvfb.env(),
                               capture_output=True, text=True, timeout=10).stdout
@@ -135,9 +143,18 @@ class KioskProcess:
                         "mousemove", "--sync", str(x), str(y), "click", "1"],
                        env=self.xvfb.env(), check=True, timeout=10)
 
-    def type(self, keys: str) -> None:
-        subprocess.run(["xdotool", "type", "--delay", "20", keys], env=self.xvfb.env(),
+    def type(self, keys: str, *, enter: bool = True) -> None:
+        """Type ``keys`` as a keyboard (or a barcode scanner) would, then Return."""
+        # No window manager gives the window keyboard focus; a kiosk has only this window.
+        # Separate runs: chained after windowfocus, xdotool would send synthetic events to
+        # that window, which SDL2 ignores; alone it types through XTEST like a keyboard.
+        env = self.xvfb.env()
+        subprocess.run(["xdotool", "windowfocus", "--sync", self.window_id()], env=env,
                        check=True, timeout=10)
+        subprocess.run(["xdotool", "type", "--delay", "20", keys], env=env, check=True,
+                       timeout=10)
+        if enter:
+            subprocess.run(["xdotool", "key", "Return"], env=env, check=True, timeout=10)
 
     def kill(self) -> None:
         assert self.process is not None

@@ -121,3 +121,67 @@ def test_kiosk_window_closed_outside_office_hours_takes_no_rating(controller, ma
     wait_for(lambda: kiosk.log().count("touch at") >= 2)
     assert "rating " not in kiosk.log() and kiosk.screens()[-1] == "closed"
     assert ratings(controller) == []
+
+
+def api_token(controller: Controller) -> dict[str, str]:
+    from controller.auth import create_token
+    token = controller.writer.call(lambda db: create_token(db, "window-test"))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_kiosk_window_config_change_applies_without_restart(controller, make_kiosk):
+    kiosk = make_kiosk("kiosk-w7", controller, thank_you_s=0.5)
+    pid = kiosk.process.pid
+    controller.desired_config.set("kiosk-w7", {"scale": 3, "language": "en",
+                                               "info": ["Đường dây nóng: 0251 3xxx xxx"]})
+    wait_for(lambda: "kiosk settings applied: scale 3" in kiosk.log())
+    kiosk.tap(layout.face_center(3, 3))  # the lowest of three: "why?"
+    kiosk.wait_screen("follow_up")
+    kiosk.tap(layout.skip_center())
+    kiosk.wait_screen("thanks")
+    got = wait_for(lambda: ratings(controller))
+    assert got[0]["scale"] == 3 and got[0]["level"] == 3 and got[0]["reasons"] == []
+    assert kiosk.process.pid == pid and kiosk.process.poll() is None
+
+
+def test_kiosk_window_dossier_code_from_keypad_and_scanner(controller, make_kiosk):
+    kiosk = make_kiosk("kiosk-w8", controller, ask_dossier=True, misuse_window_s=0)
+    kiosk.tap(layout.face_center(1, 4))
+    kiosk.wait_screen("dossier")
+    for key in ("4", "2", "enter"):
+        kiosk.tap(layout.key_center(key))
+    kiosk.wait_screen("thanks")
+    kiosk.wait_screen("idle", after=2)
+    kiosk.tap(layout.face_center(2, 4))
+    kiosk.wait_screen("dossier", after=3)
+    kiosk.type("H26.15")  # a USB scanner types like a keyboard, then Enter
+    kiosk.wait_screen("thanks", after=4)
+    got = wait_for(lambda: len(ratings(controller)) == 2 and all(
+        r.get("dossier_code") for r in ratings(controller)) and ratings(controller))
+    assert [r["dossier_code"] for r in got] == ["42", "H26.15"]
+
+
+def test_kiosk_window_screenshot_command_uploads_png(controller, make_kiosk):
+    import requests
+    make_kiosk("kiosk-w9", controller)
+    headers = api_token(controller)
+    command = requests.post(f"{controller.api_url}/api/v1/devices/kiosk-w9/screenshot",
+                            headers=headers, json={}, timeout=10).json()
+    wait_for(lambda: requests.get(f"{controller.api_url}/api/v1/commands/{command['id']}",
+                                  headers=headers, timeout=10).json()["status"] == "done",
+             timeout=30)
+    png = requests.get(f"{controller.api_url}/api/v1/devices/kiosk-w9/screenshot",
+                       headers=headers, timeout=10)
+    assert png.headers["Content-Type"] == "image/png"
+    assert png.content.startswith(b"\x89PNG") and len(png.content) > 5000
+
+
+def test_kiosk_window_restart_command_exits_for_systemd(controller, make_kiosk):
+    kiosk = make_kiosk("kiosk-w10", controller)
+    command = controller.commands.create("kiosk-w10", "restart")
+    kiosk.process.wait(timeout=30)
+    assert kiosk.process.returncode == 75  # systemd's Restart=always starts it again
+    kiosk.start()
+    wait_for(lambda: controller.reader().execute(
+        "SELECT status FROM commands WHERE id = ?", (command["id"],)).fetchone()[0] == "done",
+             timeout=30)
