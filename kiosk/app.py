@@ -175,9 +175,9 @@ class KioskView(FloatLayout):
             return
         if officer.photo and pathlib.Path(officer.photo).is_file():
             self.add_widget(Image(source=officer.photo, **_band(top, bottom, 0.46, 0.56)))
-        words = f"{text('on_duty', self.lang)}: [b]{officer.name}[/b]\n{officer.title}"
-        self.add_widget(_label(words, self.font(0.04), markup=True, halign="left",
-                               **_band(top, bottom, 0.57, 0.85)))
+        words = f"{text('on_duty', self.lang)}\n[b]{officer.name}[/b]\n{officer.title}"
+        self.add_widget(_label(words, self.font(0.03), markup=True, halign="left",
+                               **_band(top, bottom, 0.57, 0.855)))
 
     def rotate_info(self, *_: Any) -> None:
         info = self.terminal.settings.info
@@ -223,7 +223,7 @@ class KioskView(FloatLayout):
         height = (bottom - top) / len(layout.KEYPAD_ROWS)
         for r, row in enumerate(layout.KEYPAD_ROWS):
             for c, key in enumerate(row):
-                words = {"back": "⌫", "enter": "OK"}.get(key, key)
+                words = {"back": text("delete", lang), "enter": "OK"}.get(key, key)
                 button = Button(text=words, font_size=self.font(0.06),
                                 **_band(top + r * height + 0.005, top + (r + 1) * height - 0.005,
                                         c / 3 + 0.005, (c + 1) / 3 - 0.005))

@@ -19,6 +19,7 @@ _TEXTS: dict[str, dict[str, str]] = {
     "choose_any": {"vi": "Chọn một hoặc nhiều lý do", "en": "Choose one or more reasons"},
     "done": {"vi": "Gửi", "en": "Send"},
     "skip": {"vi": "Bỏ qua", "en": "Skip"},
+    "delete": {"vi": "Xóa", "en": "Delete"},
     "dossier": {"vi": "Mã hồ sơ hoặc số phiếu (nếu có)", "en": "Dossier or ticket number (if any)"},
     "thanks": {"vi": "Cảm ơn ông/bà!", "en": "Thank you!"},
     "thanks_sub": {"vi": "Ý kiến của ông/bà giúp chúng tôi phục vụ tốt hơn.",
