@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 BACKGROUND = "f4f1ea"
 INK = "1f2a30"
 TICK_S = 0.1
+_STATIC = (Screen.IDLE, Screen.THANKS, Screen.CLOSED)
 
 
 def _band(top: float, bottom: float, left: float = 0.0, right: float = 1.0) -> dict[str, Any]:
@@ -109,6 +110,7 @@ class KioskView(FloatLayout):
         self._info_index = 0
         self._info_label: Label | None = None
         self._shown: Screen | None = None
+        self._cache: dict[Screen, tuple[Any, list[Widget], Label | None]] = {}
         with self.canvas.before:
             Color(*get_color_from_hex(BACKGROUND))
             self._bg = RoundedRectangle(pos=self.pos, size=self.size)
@@ -130,11 +132,23 @@ class KioskView(FloatLayout):
     def refresh(self, *_: Any) -> None:
         screen = self.terminal.screen
         self.clear_widgets()
-        self._info_label = None
-        builder = {Screen.IDLE: self._idle, Screen.FOLLOW_UP: self._follow_up,
-                   Screen.DOSSIER: self._dossier, Screen.THANKS: self._thanks,
-                   Screen.CLOSED: self._closed}[screen]
-        builder()
+        key = (screen, self.terminal.language, id(self.terminal.settings),
+               self.terminal.officer(), tuple(self.size))
+        cached = self._cache.get(screen)
+        if screen in _STATIC and cached is not None and cached[0] == key:
+            # Static screens are built once per look: no new textures per tap (months of
+            # uptime must not grow memory), and the thank-you appears a frame sooner.
+            for widget in cached[1]:
+                self.add_widget(widget)
+            self._info_label = cached[2]
+        else:
+            self._info_label = None
+            builder = {Screen.IDLE: self._idle, Screen.FOLLOW_UP: self._follow_up,
+                       Screen.DOSSIER: self._dossier, Screen.THANKS: self._thanks,
+                       Screen.CLOSED: self._closed}[screen]
+            builder()
+            if screen in _STATIC:
+                self._cache[screen] = (key, list(reversed(self.children)), self._info_label)
         if screen is not self._shown:
             self._shown = screen
             # Logged on the next frame, once drawn; tests and technicians follow this line.
