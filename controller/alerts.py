@@ -83,7 +83,8 @@ class Alerts:
 
 def list_alerts(db: sqlite_utils.Database, since: str | None = None,
                 desk: str | None = None) -> list[dict[str, Any]]:
-    sql, params = "SELECT id, desk, ts, window_start, answers, negative FROM alerts WHERE 1", []
+    sql = "SELECT id, desk, ts, window_start, answers, negative FROM alerts WHERE 1"
+    params: list[Any] = []
     if since:
         sql, params = sql + " AND ts >= ?", [*params, since]
     if desk:

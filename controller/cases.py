@@ -45,7 +45,8 @@ def _case(r: tuple[Any, ...]) -> dict[str, Any]:
 
 def list_cases(db: sqlite_utils.Database, status: str | None = None,
                desk: str | None = None) -> list[dict[str, Any]]:
-    sql, params = _SELECT + " WHERE 1", []
+    sql = _SELECT + " WHERE 1"
+    params: list[Any] = []
     if status:
         if status not in STATUSES:
             raise InvalidRequest(f"status {status!r}: expected one of {STATUSES}")

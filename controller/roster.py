@@ -118,8 +118,9 @@ class Roster:
             for table, key in (("desks", desk), ("officers", officer)):
                 if db.execute(f"SELECT 1 FROM {table} WHERE id = ?", (key,)).fetchone() is None:
                     raise InvalidRequest(f"no {table.rstrip('s')} {key!r}")
-            return int(db.execute("INSERT INTO roster (desk, officer, start, end)"
-                                  " VALUES (?,?,?,?)", (desk, officer, start, end)).lastrowid)
+            cursor = db.execute("INSERT INTO roster (desk, officer, start, end)"
+                                " VALUES (?,?,?,?)", (desk, officer, start, end))
+            return int(cursor.lastrowid or 0)
 
         shift_id = self.ctl.writer.call(task)
         self.push(desk)
@@ -169,7 +170,8 @@ def get_desk(db: sqlite_utils.Database, desk_id: str) -> dict[str, Any]:
 
 def list_shifts(db: sqlite_utils.Database, desk: str | None,
                 since: str | None) -> list[dict[str, Any]]:
-    sql, params = "SELECT id, desk, officer, start, end FROM roster WHERE 1", []
+    sql = "SELECT id, desk, officer, start, end FROM roster WHERE 1"
+    params: list[Any] = []
     if desk:
         sql, params = sql + " AND desk = ?", [*params, desk]
     if since:

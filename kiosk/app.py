@@ -67,7 +67,8 @@ class Face(ButtonBehavior, Widget):
 
     def _draw(self, *_: Any) -> None:
         self.canvas.before.clear()
-        x, y, w, h = *self.pos, *self.size
+        x, y = float(self.x), float(self.y)
+        w, h = float(self.width), float(self.height)
         pad = min(w, h) * 0.04
         d = min(w - 2 * pad, (h - 2 * pad) * 0.72)
         cx, cy = x + w / 2, y + h - pad - d / 2
@@ -274,12 +275,12 @@ class KioskApp(App):
 
     def build(self) -> KioskView:
         Window.clearcolor = get_color_from_hex(BACKGROUND)
-        self.view = KioskView(self.terminal)
-        self.terminal.listeners.append(lambda: Clock.schedule_once(self.view.refresh))
+        view = self.view = KioskView(self.terminal)
+        self.terminal.listeners.append(lambda: Clock.schedule_once(view.refresh))
         Window.bind(on_key_down=self._key)
         Clock.schedule_interval(self._tick, TICK_S)
-        Clock.schedule_interval(self.view.rotate_info, self.terminal.settings.info_rotate_s)
-        return self.view
+        Clock.schedule_interval(view.rotate_info, self.terminal.settings.info_rotate_s)
+        return view
 
     def _tick(self, _dt: float) -> None:
         if self.stop_event.is_set():

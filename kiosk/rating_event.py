@@ -15,6 +15,7 @@ from wire.rating import level_of
 def rating_data(
     answer: Answer, settings: KioskSettings, *, kiosk: str, officer: Officer,
     when: dt.datetime, clock_synced: bool, misuse: str | None, source: str, follow_up: bool,
+    language: str = "vi",
 ) -> dict[str, Any]:
     """Everything a leader needs to trust one answer, self-contained."""
     level = level_of(answer.scale, answer.level)
@@ -37,6 +38,7 @@ def rating_data(
         "misuse_reason": misuse,
         "source": source,
         "follow_up": follow_up,
+        "language": language,
     }
 
 

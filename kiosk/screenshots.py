@@ -29,15 +29,28 @@ SAMPLE = {
 
 def _steps(terminal: Any) -> list[tuple[str, Callable[[], Any]]]:
     from kiosk.flow import Screen
+
+    def follow_up() -> None:
+        terminal.press(4)
+        terminal.toggle_reason("waited")
+
+    def dossier() -> None:
+        terminal.reasons_done()
+        for key in "H26.15-0042":
+            terminal.type_key(key)
+
+    def english_idle() -> None:
+        terminal.flow.set_open(True, 0)
+        terminal.toggle_language()
+        terminal.flow.screen = Screen.IDLE
+
     return [
         ("idle", lambda: None),
-        ("follow_up", lambda: (terminal.press(4), terminal.toggle_reason("waited"))),
-        ("dossier", lambda: (terminal.reasons_done(),
-                             [terminal.type_key(k) for k in "H26.15-0042"])),
+        ("follow_up", follow_up),
+        ("dossier", dossier),
         ("thanks", lambda: terminal.type_key("enter")),
-        ("closed", lambda: terminal.flow.set_open(False, 0) and None),
-        ("idle_en", lambda: (terminal.flow.set_open(True, 0), terminal.toggle_language(),
-                             setattr(terminal.flow, "screen", Screen.IDLE))),
+        ("closed", lambda: terminal.flow.set_open(False, 0)),
+        ("idle_en", english_idle),
     ]
 
 
@@ -61,8 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kiosk.terminal import Terminal
 
     emitted: list[dict[str, Any]] = []
-    terminal = Terminal(lambda t, d: emitted.append(d) or {"id": str(len(emitted))},
-                        "kiosk-demo", parse_settings(SAMPLE))
+
+    def emit(type_: str, data: dict[str, Any]) -> dict[str, Any]:
+        emitted.append(data)
+        return {"id": str(len(emitted))}
+
+    terminal = Terminal(emit, "kiosk-demo", parse_settings(SAMPLE))
     terminal.settings = parse_settings({"thank_you_s": 60, "idle_timeout_s": 600},
                                        terminal.settings)
     terminal.flow.configure(terminal.settings)
@@ -75,11 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return
         name, action = steps[index]
         action()
-        assert app.view is not None
-        app.view.refresh()
+        view = app.view
+        assert view is not None
+        view.refresh()
 
         def save(_dt: float) -> None:
-            app.view.export_to_png(str(out / f"kiosk-{name}-{width}x{height}.png"))
+            view.export_to_png(str(out / f"kiosk-{name}-{width}x{height}.png"))
             Clock.schedule_once(lambda _dt: shoot(index + 1), 0.2)
         Clock.schedule_once(save, 1.0)
 

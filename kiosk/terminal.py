@@ -93,6 +93,7 @@ class Terminal:
     def toggle_language(self) -> None:
         with self._lock:
             self.language = "en" if self.language == "vi" else "vi"
+            log.info("language: %s", self.language)
             self._changed()
 
     def tick(self) -> None:
@@ -107,6 +108,8 @@ class Terminal:
                 log.info("office hours: %s", "open" if is_open else "closed")
             before = self.flow.screen
             self._record(self.flow.tick(now))
+            if self.flow.screen is Screen.IDLE and before is not Screen.IDLE:
+                self.language = self.settings.language  # the next citizen starts afresh
             if changed or self.flow.screen is not before:
                 self._changed()
         if changed:
@@ -148,7 +151,8 @@ class Terminal:
         data = rating_data(
             answer, self.settings, kiosk=self.device_id, officer=self.settings.officer_at(now),
             when=now, clock_synced=self.clock_synced(), misuse=misuse, source=source,
-            follow_up=self.flow.screen in (Screen.FOLLOW_UP, Screen.DOSSIER))
+            follow_up=self.flow.screen in (Screen.FOLLOW_UP, Screen.DOSSIER),
+            language=self.language)
         event = self._emit(EVENT_RATING, data)
         answer.rating_id = event["id"]
         self.last_rating = event

@@ -190,3 +190,13 @@ def test_terminal_config_applies_without_restart_and_refuses_bad_config():
     with pytest.raises(KioskConfigError):
         term.configure({"idle_timeout_s": "soon"})
     assert term.settings.scale == 3
+
+
+def test_terminal_language_chosen_by_a_citizen_resets_for_the_next():
+    term, rec, clock = make_terminal(thank_you_s=1)
+    term.toggle_language()
+    term.press(1)
+    assert rec.events[0][1]["language"] == "en"
+    clock.advance(2)
+    term.tick()
+    assert term.screen is Screen.IDLE and term.language == "vi"

@@ -185,3 +185,13 @@ def test_kiosk_window_restart_command_exits_for_systemd(controller, make_kiosk):
     wait_for(lambda: controller.reader().execute(
         "SELECT status FROM commands WHERE id = ?", (command["id"],)).fetchone()[0] == "done",
              timeout=30)
+
+
+def test_kiosk_window_language_button_switches_to_english(controller, make_kiosk):
+    kiosk = make_kiosk("kiosk-w11", controller, thank_you_s=0.5)
+    left, right, top, bottom = layout.LANGUAGE_BUTTON
+    kiosk.tap(((left + right) / 2, (top + bottom) / 2))
+    wait_for(lambda: "language: en" in kiosk.log())
+    kiosk.tap(layout.face_center(2, 4))
+    got = wait_for(lambda: ratings(controller))
+    assert got[0]["language"] == "en" and got[0]["label"] == "Hài lòng"
