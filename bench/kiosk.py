@@ -1,6 +1,6 @@
 """Kiosk benchmarks: tap -> durable, tap -> thank-you frame, memory over many taps.
 
-``run()`` returns ``(name, value, unit)`` tuples for ``make bench``. The
+``run(quick)`` returns ``(name, value, unit, goal, note)`` rows for ``make bench``. The
 window figures come from the real Kivy app in a child process under
 ``xvfb-run`` (``python -m bench.kiosk --window TAPS``), tapped through the
 terminal on Kivy's thread: every tap records a rating in a real outbox
@@ -131,14 +131,30 @@ def _window_child(taps: int) -> None:
     print("RESULT " + json.dumps(results), flush=True)
 
 
-def run(taps: int = 10_000) -> list[Result]:
-    """Every kiosk figure, for ``make bench``."""
-    return durable() + window(taps)
+def run(quick: bool = False) -> list[tuple[str, float, str, str, str]]:
+    """Every kiosk figure for ``make bench``: (name, value, unit, goal, measured as)."""
+    taps = 300 if quick else 10_000
+    (_, durable_p95, _), = durable(200 if quick else 1000)
+    figures = {name: value for name, value, _ in window(taps)}
+    frame = figures["kiosk_tap_to_thanks_frame_p95"]
+    return [
+        ("kiosk_tap_to_durable_p95", durable_p95, "ms", "<= 10",
+         "terminal.press -> rating fsync'd in the outbox, no window"),
+        ("kiosk_tap_to_thanks_frame_p95", frame, "ms", "<= 50",
+         "press on Kivy's thread -> first frame flipped with the thank-you (800x480, "
+         "llvmpipe under Xvfb)"),
+        ("kiosk_rss_after_100_taps", figures["kiosk_rss_after_100_taps"], "MB", "-",
+         "baseline: the kiosk app after 100 taps"),
+        (f"kiosk_rss_after_{taps}_taps", figures[f"kiosk_rss_after_{taps}_taps"], "MB", "-",
+         "the same process later"),
+        ("kiosk_rss_growth", figures["kiosk_rss_growth_100_to_n"], "%", "<= 10",
+         f"RSS after {taps} taps / after 100, minus 1"),
+    ]
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--window":
         _window_child(int(sys.argv[2]))
     else:
-        for name, value, unit in run(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000):
-            print(f"BENCH {name} {value} {unit}")
+        for row in run(quick="--quick" in sys.argv):
+            print(f"BENCH {row[0]} {row[1]} {row[2]}")

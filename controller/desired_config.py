@@ -27,7 +27,7 @@ class DesiredConfig:
         self.writer = writer
         self._publish = publish
 
-    def set(self, device_id: str, config: dict[str, Any]) -> int:
+    def set(self, device_id: str, config: Any) -> int:
         """Store a new version of the device's desired config and publish it; return it."""
         if not isinstance(config, dict):
             raise InvalidRequest(f"config must be a JSON object, not {type(config).__name__}")

@@ -30,6 +30,7 @@ from wire.topics import Topic, device_topic
 log = logging.getLogger(__name__)
 
 SOFTWARE_VERSION = "0.1.0"
+OFFLINE_STATE = encode(Topic.STATE, {"status": "offline"})  # the will, and a clean goodbye
 
 #: A config handler applies the role's part of a desired config, or raises to refuse it.
 ConfigHandler = Callable[[dict[str, Any]], None]
@@ -71,7 +72,7 @@ class Node:
             raise
         self.session = MqttSession(
             self.device_id, config.mqtt,
-            will=(self.topic(Topic.STATE), encode(Topic.STATE, {"status": "offline"})),
+            will=(self.topic(Topic.STATE), OFFLINE_STATE),
             on_connect=self._connected, on_disconnect=self._disconnected,
         )
         self.delivery = Delivery(
@@ -125,8 +126,7 @@ class Node:
         self._stop.set()
         self.notifier.stopping()
         if self.online:
-            self.session.publish(self.topic(Topic.STATE), encode(Topic.STATE, {"status": "offline"}),
-                                 retain=True)
+            self.session.publish(self.topic(Topic.STATE), OFFLINE_STATE, retain=True)
         self.session.close()
         self.delivery.close()
         self.commands.close()

@@ -16,7 +16,6 @@ import time
 from typing import Any
 
 from conftest import DEVICE_PASSWORD, wait_for
-
 from kiosk import layout
 
 # The X screen is larger than the kiosk window, so the pointer can leave it: SDL2
@@ -181,3 +180,23 @@ def wait_until(predicate: Any, timeout: float = 20.0) -> Any:
 def pause(seconds: float) -> None:
     """Let a pointer move settle (not an assertion on time)."""
     time.sleep(seconds)
+
+
+class AttachedKiosk(KioskProcess):
+    """A kiosk someone else started (the demo): only its window and its log."""
+
+    def __init__(self, xvfb: Xvfb, log_path: pathlib.Path):
+        self.xvfb, self.size, self.log_path = xvfb, (800, 480), log_path
+        self.process = None
+        self._offset = 0
+
+
+def attach_window(xvfb: Xvfb, log_path: pathlib.Path) -> KioskProcess:
+    """Wait for a kiosk started elsewhere to show its idle screen and take taps."""
+    kiosk = AttachedKiosk(xvfb, log_path)
+    wait_for(log_path.exists, timeout=60)
+    kiosk.wait_screen("idle", timeout=60)
+    wait_for(kiosk._mapped, timeout=30)
+    invite = (0.3, (layout.INVITE[0] + layout.INVITE[1]) / 2)
+    wait_for(lambda: kiosk._probe(invite), timeout=30, interval=0.5)
+    return kiosk

@@ -6,10 +6,11 @@ import datetime as dt
 import time
 import uuid
 
+from test_faults import raw_client
+
 from conftest import wait_for
 from controller.commands import get_command
 from controller.desired_config import get_desired
-from test_faults import raw_client
 from wire.messages import encode, format_ts, utc_now
 from wire.topics import Topic, device_topic
 

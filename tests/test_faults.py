@@ -12,11 +12,15 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from conftest import CONTROLLER_PASSWORD, DEVICE_PASSWORD, node_config, wait_for
+from conftest import (
+    CONTROLLER_PASSWORD,
+    DEVICE_PASSWORD,
+    node_config,
+    wait_for,
+    write_node_file,
+)
 from controller.broker import CONTROLLER_USER
 from node_runtime.node import Node
-from provisioning.identity import DeviceIdentity
-from provisioning.node_file import node_file_text
 from wire.messages import encode, new_event
 from wire.topics import Topic, device_topic
 
@@ -67,10 +71,7 @@ def test_node_killed_right_after_accepting_delivers_after_restart(
     broker.add_device("kiosk-11")
     controller.registry.add("kiosk-11", "kiosk")
     config = node_config(tmp_path, broker, "kiosk-11")
-    identity = DeviceIdentity("kiosk-11", "kiosk", DEVICE_PASSWORD)
-    config_file = tmp_path / "kiosk-11.toml"
-    config_file.write_text(node_file_text(identity, mqtt_host="127.0.0.1", mqtt_port=broker.port,
-                                          data_dir=str(config.data_dir)))
+    config_file = write_node_file(tmp_path, broker, "kiosk-11")
     proc = subprocess.Popen([sys.executable, str(HERE / "node_process.py"), str(config_file), "5"],
                             stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
     ids = [proc.stdout.readline().strip() for _ in range(5)]
@@ -145,13 +146,7 @@ def test_killed_node_is_marked_offline_by_its_will(tmp_path, controller, broker)
     from controller.registry import get_device
     broker.add_device("kiosk-15")
     controller.registry.add("kiosk-15", "kiosk")
-    config = node_config(tmp_path, broker, "kiosk-15")
-    identity = DeviceIdentity("kiosk-15", "kiosk", DEVICE_PASSWORD)
-    config_file = tmp_path / "kiosk-15.toml"
-    config_file.write_text(node_file_text(identity, mqtt_host="127.0.0.1", mqtt_port=broker.port,
-                                          data_dir=str(config.data_dir)).replace(
-                                              "[runtime]", "[runtime]\ntelemetry_interval = 60")
-                           .replace('password = "', 'keepalive = 2\npassword = "'))
+    config_file = write_node_file(tmp_path, broker, "kiosk-15", keepalive=2)
     proc = subprocess.Popen([sys.executable, str(HERE / "node_process.py"), str(config_file), "0"],
                             cwd=HERE.parent)
     try:

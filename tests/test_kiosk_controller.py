@@ -9,8 +9,8 @@ import threading
 
 import pytest
 import requests
-from conftest import wait_for
 
+from conftest import wait_for
 from controller.auth import create_token
 from node_runtime.session import MqttSession
 from wire.messages import format_ts, utc_now

@@ -6,10 +6,10 @@ import pathlib
 from collections.abc import Iterator
 
 import pytest
-from conftest import wait_for
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
+from conftest import wait_for
 from kiosk.backlight import Backlight
 from kiosk.buttons import ButtonPanel
 from kiosk.settings import Pins, parse_settings

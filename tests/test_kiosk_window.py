@@ -9,9 +9,9 @@ import zoneinfo
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import wait_for
 from kiosk_window import KioskProcess, Xvfb
 
+from conftest import wait_for
 from controller.service import Controller
 from kiosk import layout
 from kiosk.office_hours import DAYS
@@ -195,3 +195,43 @@ def test_kiosk_window_language_button_switches_to_english(controller, make_kiosk
     kiosk.tap(layout.face_center(2, 4))
     got = wait_for(lambda: ratings(controller))
     assert got[0]["language"] == "en" and got[0]["label"] == "Hài lòng"
+
+
+def test_demo_with_a_display_shows_the_kiosk_and_a_tap_reaches_the_api(tmp_path, xvfb):
+    """Issue #3's "done when": `make demo` with DISPLAY set; a tap, with the officer on duty."""
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from kiosk_window import REPO, attach_window
+
+    demo_dir = tmp_path / "demo"
+    proc = subprocess.Popen([sys.executable, "-m", "sim.demo", "--dir", str(demo_dir),
+                             "--kiosks", "1"], cwd=REPO, env=xvfb.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: (demo_dir / "api-url").exists() and (demo_dir / "api-url").read_text()
+                 .strip(), timeout=60)
+        url = (demo_dir / "api-url").read_text().strip()
+        token = (demo_dir / "admin-token").read_text().strip()
+
+        def get(path):
+            request = urllib.request.Request(url + path,
+                                             headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.load(response)
+
+        kiosk = attach_window(xvfb, demo_dir / "logs" / "kiosk-window.log")
+        wait_for(lambda: kiosk_online(get), timeout=60)
+        kiosk.tap(layout.face_center(1, 4))
+        rated = wait_for(lambda: get("/api/v1/ratings?device=kiosk-window"), timeout=30)
+        assert rated[0]["level"] == 1 and rated[0]["officer"] == "demo-lan"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+
+
+def kiosk_online(get) -> bool:
+    return any(d["id"] == "kiosk-window" and d["online"] for d in get("/api/v1/devices"))
