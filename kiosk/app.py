@@ -12,6 +12,7 @@ import logging
 import pathlib
 import tempfile
 import threading
+import time
 from typing import Any
 
 from kivy.app import App
@@ -272,6 +273,7 @@ class KioskApp(App):
         self.stop_event = stop_event or threading.Event()
         self.view: KioskView | None = None
         self.exit_code = 0
+        self.last_tick = time.monotonic()
 
     def build(self) -> KioskView:
         Window.clearcolor = get_color_from_hex(BACKGROUND)
@@ -283,6 +285,7 @@ class KioskApp(App):
         return view
 
     def _tick(self, _dt: float) -> None:
+        self.last_tick = time.monotonic()
         if self.stop_event.is_set():
             self.stop()
             return
@@ -303,6 +306,10 @@ class KioskApp(App):
             # (Kivy reports modifier keys such as Shift, 304, with codepoint chr(304).)
             self.terminal.type_key(codepoint.upper() if "shift" in modifiers else codepoint)
         return True
+
+    def responsive(self, within_s: float = 10.0) -> bool:
+        """Whether Kivy's main loop has turned lately (a frozen screen stops the watchdog)."""
+        return time.monotonic() - self.last_tick < within_s
 
     def restart(self, exit_code: int = 75) -> None:
         """Leave the main loop with ``exit_code``; systemd's Restart=always starts us again."""

@@ -74,6 +74,7 @@ class KioskRole:
         self.terminal.on_open_change.append(self.backlight.set_open)
         from kiosk.app import KioskApp
         self.app = KioskApp(self.terminal)
+        node.health_checks.append(self.app.responsive)
         node.command("restart", self._restart)
         node.command("screenshot", self._screenshot)
 

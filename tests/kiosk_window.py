@@ -69,8 +69,10 @@ class KioskProcess:
     """``python -m kiosk.cli`` under Xvfb; its log is read to follow the screens."""
 
     def __init__(self, xvfb: Xvfb, folder: pathlib.Path, device_id: str, port: int,
-                 size: tuple[int, int] = (800, 480), **kiosk: Any):
+                 size: tuple[int, int] = (800, 480), env: dict[str, str] | None = None,
+                 **kiosk: Any):
         self.xvfb, self.size = xvfb, size
+        self.extra_env = env or {}
         folder.mkdir(parents=True, exist_ok=True)
         self.config = folder / "node.toml"
         kiosk.setdefault("window", {"width": size[0], "height": size[1]})
@@ -90,7 +92,8 @@ class KioskProcess:
         self._offset = self.log_path.stat().st_size
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kiosk.cli", "--config", str(self.config)],
-            cwd=REPO, env=self.xvfb.env(), stdout=self._log, stderr=subprocess.STDOUT)
+            cwd=REPO, env={**self.xvfb.env(), **self.extra_env}, stdout=self._log,
+            stderr=subprocess.STDOUT)
         self.wait_screen("idle", timeout=60)
         # The window is mapped a moment after the first frame; clicks before that are lost.
         wait_for(self._mapped, timeout=30)

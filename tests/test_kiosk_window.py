@@ -56,8 +56,15 @@ def test_kiosk_window_each_level_tapped_reaches_controller(controller, make_kios
         kiosk.tap(layout.face_center(level, 4))
         kiosk.wait_screen("thanks", after=shown)
         kiosk.wait_screen("idle", after=shown + 1)
-    got = wait_for(lambda: len(ratings(controller)) == 3 and ratings(controller))
-    assert [r["level"] for r in got] == [1, 2, 3]
+    shown = len(kiosk.screens())
+    kiosk.tap(layout.face_center(4, 4))  # the lowest level asks "why?" first
+    kiosk.wait_screen("follow_up", after=shown)
+    kiosk.tap(layout.skip_center())
+    kiosk.wait_screen("thanks", after=shown + 1)
+    got = wait_for(lambda: len(ratings(controller)) == 4 and ratings(controller))
+    assert [r["level"] for r in got] == [1, 2, 3, 4]
+    assert [r["label"] for r in got] == ["Rất hài lòng", "Hài lòng", "Bình thường",
+                                         "Không hài lòng"]
     assert all(r["officer"]["id"] == "o-7" and r["source"] == "touch" for r in got)
     assert not any(r["misuse"] for r in got)
 
@@ -235,3 +242,27 @@ def test_demo_with_a_display_shows_the_kiosk_and_a_tap_reaches_the_api(tmp_path,
 
 def kiosk_online(get) -> bool:
     return any(d["id"] == "kiosk-window" and d["online"] for d in get("/api/v1/devices"))
+
+
+def test_kiosk_window_tells_systemd_ready_and_pings_watchdog(tmp_path, controller, make_kiosk):
+    import socket
+    path = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(path)
+        server.settimeout(60)
+        make_kiosk("kiosk-w12", controller,
+                   env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"})
+        messages = [server.recv(100)]
+        while b"WATCHDOG=1" not in messages:
+            messages.append(server.recv(100))
+    assert messages[0] == b"READY=1"
+
+
+def test_node_withholds_watchdog_while_a_role_check_fails(make_node):
+    """A frozen kiosk screen (its check fails) must let systemd's watchdog restart it."""
+    node = make_node("kiosk-w13")
+    alive = [True]
+    node.health_checks.append(lambda: alive[0])
+    assert node._healthy()
+    alive[0] = False
+    assert not node._healthy()
