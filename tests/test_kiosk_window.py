@@ -266,3 +266,19 @@ def test_node_withholds_watchdog_while_a_role_check_fails(make_node):
     assert node._healthy()
     alive[0] = False
     assert not node._healthy()
+
+
+def test_kiosk_window_ten_taps_while_broker_away_all_arrive(controller, make_kiosk, broker):
+    kiosk = make_kiosk("kiosk-w14", controller, thank_you_s=0.5, misuse_window_s=0,
+                       burst_count=100)
+    broker.process.stop()
+    for i in range(10):
+        shown = len(kiosk.screens())
+        kiosk.tap(layout.face_center(1 + i % 3, 4))
+        kiosk.wait_screen("thanks", after=shown)
+        kiosk.wait_screen("idle", after=shown + 1)
+    assert ratings(controller) == []
+    broker.process.start()
+    got = wait_for(lambda: len(ratings(controller)) == 10 and ratings(controller), timeout=60)
+    assert [r["level"] for r in got] == [1 + i % 3 for i in range(10)]
+    assert not any(r["misuse"] for r in got)
