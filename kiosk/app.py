@@ -71,8 +71,13 @@ class Face(ButtonBehavior, Widget):
         x, y = float(self.x), float(self.y)
         w, h = float(self.width), float(self.height)
         pad = min(w, h) * 0.04
-        d = min(w - 2 * pad, (h - 2 * pad) * 0.72)
-        cx, cy = x + w / 2, y + h - pad - d / 2
+        wide = w > 1.6 * h  # portrait screens stack the faces: face left, word right
+        if wide:
+            d = h - 2 * pad
+            cx, cy = x + pad + d / 2, y + h / 2
+        else:
+            d = min(w - 2 * pad, (h - 2 * pad) * 0.72)
+            cx, cy = x + w / 2, y + h - pad - d / 2
         with self.canvas.before:
             Color(*get_color_from_hex(self.level.colour))
             RoundedRectangle(pos=(x + pad, y + pad), size=(w - 2 * pad, h - 2 * pad),
@@ -84,9 +89,14 @@ class Face(ButtonBehavior, Widget):
             for dx in (-d * 0.18, d * 0.18):
                 Ellipse(pos=(cx + dx - e / 2, cy + d * 0.1), size=(e, e))
             self._mouth(cx, cy, d)
-        self.word.pos = (x + pad, y + pad)
-        self.word.size = (w - 2 * pad, h - 2 * pad - d)
-        self.word.font_size = max(14, min(w * 0.11, h * 0.09))
+        if wide:
+            self.word.pos = (x + 2 * pad + d, y + pad)
+            self.word.size = (w - 3 * pad - d, h - 2 * pad)
+            self.word.font_size = max(14, min(self.word.width * 0.1, h * 0.3))
+        else:
+            self.word.pos = (x + pad, y + pad)
+            self.word.size = (w - 2 * pad, h - 2 * pad - d)
+            self.word.font_size = max(14, min(w * 0.11, h * 0.09))
 
     def _mouth(self, cx: float, cy: float, d: float) -> None:
         width = max(2.0, d * 0.04)
@@ -157,7 +167,12 @@ class KioskView(FloatLayout):
             Clock.schedule_once(lambda _dt: log.info("kiosk screen: %s", screen.value))
 
     def font(self, fraction: float) -> float:
-        return max(12.0, self.height * fraction)
+        """A font size as a fraction of the height of an 800x480-shaped screen."""
+        return max(12.0, min(self.height, self.width * 0.75) * fraction)
+
+    @property
+    def portrait(self) -> bool:
+        return bool(self.height > self.width)
 
     # -- screens ------------------------------------------------------------------------
 
@@ -174,10 +189,15 @@ class KioskView(FloatLayout):
         self.add_widget(_label(text("invite", lang), self.font(0.06), bold=True,
                                **_band(*layout.INVITE)))
         scale = levels(s.scale)
+        top, bottom = layout.FACES
         for level in scale:
-            left = (level.number - 1) / len(scale)
-            face = Face(level, pick({"vi": level.vi, "en": level.en}, lang),
-                        **_band(*layout.FACES, left, left + 1 / len(scale)))
+            n = level.number - 1
+            if self.portrait:
+                step = (bottom - top) / len(scale)
+                band = _band(top + n * step, top + (n + 1) * step)
+            else:
+                band = _band(top, bottom, n / len(scale), (n + 1) / len(scale))
+            face = Face(level, pick({"vi": level.vi, "en": level.en}, lang), **band)
             face.bind(on_press=lambda w: self.terminal.press(w.level.number, "touch"))
             self.add_widget(face)
         if s.info:

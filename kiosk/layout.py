@@ -29,8 +29,10 @@ KEYPAD_ROWS = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"), ("back", "0", 
 DOSSIER_SKIP = (0.88, 1.0)
 
 
-def face_center(level: int, count: int) -> tuple[float, float]:
-    """Centre of face ``level`` (1 = leftmost, best) of ``count``."""
+def face_center(level: int, count: int, portrait: bool = False) -> tuple[float, float]:
+    """Centre of face ``level`` (1 = best: leftmost, or topmost on a portrait screen)."""
+    if portrait:
+        return 0.5, FACES[0] + (FACES[1] - FACES[0]) * (level - 0.5) / count
     return (level - 0.5) / count, (FACES[0] + FACES[1]) / 2
 
 

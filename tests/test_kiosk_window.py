@@ -282,3 +282,11 @@ def test_kiosk_window_ten_taps_while_broker_away_all_arrive(controller, make_kio
     got = wait_for(lambda: len(ratings(controller)) == 10 and ratings(controller), timeout=60)
     assert [r["level"] for r in got] == [1 + i % 3 for i in range(10)]
     assert not any(r["misuse"] for r in got)
+
+
+def test_kiosk_window_portrait_screen_stacks_faces_and_rates(controller, make_kiosk):
+    kiosk = make_kiosk("kiosk-w15", controller, size=(480, 800), thank_you_s=0.5)
+    kiosk.tap(layout.face_center(2, 4, portrait=True))
+    kiosk.wait_screen("thanks")
+    got = wait_for(lambda: ratings(controller))
+    assert got[0]["level"] == 2
