@@ -277,8 +277,9 @@ class KioskView(FloatLayout):
 
     def _closed(self) -> None:
         lang = self.lang
-        self.add_widget(_label(f"[b]{text('closed', lang)}[/b]\n{text('closed_sub', lang)}",
-                               self.font(0.07), markup=True, color="bbbbbb",
+        hours = "\n".join(self.terminal.settings.office_hours.describe(lang))
+        self.add_widget(_label(f"[b]{text('closed', lang)}[/b]\n{text('closed_sub', lang)}"
+                               f"\n\n{hours}", self.font(0.06), markup=True, color="999999",
                                **_band(0.1, 0.9, 0.05, 0.95)))
 
 

@@ -14,6 +14,8 @@ from typing import Any
 from kiosk.errors import KioskConfigError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_NAMES = {"vi": ("T2", "T3", "T4", "T5", "T6", "T7", "CN"),
+             "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +38,19 @@ class OfficeHours:
 
     def is_open(self, local: dt.datetime) -> bool:
         return not self.periods or any(p.covers(local) for p in self.periods)
+
+    def describe(self, language: str = "vi") -> list[str]:
+        """One line per period for the closed screen, e.g. ``T2–T6 07:00–11:30``."""
+        names = DAY_NAMES.get(language, DAY_NAMES["vi"])
+        lines = []
+        for period in self.periods:
+            days = sorted(period.days)
+            if days == list(range(days[0], days[-1] + 1)) and len(days) > 1:
+                span = f"{names[days[0]]}–{names[days[-1]]}"
+            else:
+                span = ", ".join(names[d] for d in days)
+            lines.append(f"{span} {period.open:%H:%M}–{period.close:%H:%M}")
+        return lines
 
 
 def parse_office_hours(raw: Any) -> OfficeHours:

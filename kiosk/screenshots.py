@@ -24,6 +24,9 @@ SAMPLE = {
     "info": ["Đường dây nóng Chủ tịch UBND xã: 0251 3xxx xxx",
              "Bí thư Đảng ủy xã: 09xx xxx xxx"],
     "ask_dossier": True,
+    "office_hours": [{"days": "mon-fri", "open": "07:00", "close": "11:30"},
+                     {"days": "mon-fri", "open": "13:00", "close": "17:00"},
+                     {"days": "sat", "open": "07:00", "close": "11:30"}],
 }
 
 

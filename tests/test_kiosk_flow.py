@@ -200,3 +200,12 @@ def test_terminal_language_chosen_by_a_citizen_resets_for_the_next():
     clock.advance(2)
     term.tick()
     assert term.screen is Screen.IDLE and term.language == "vi"
+
+
+def test_office_hours_described_for_the_closed_screen():
+    hours = parse_office_hours([{"days": "mon-fri", "open": "07:00", "close": "11:30"},
+                                {"days": "sat,sun", "open": "08:00", "close": "10:00"},
+                                {"days": "mon,wed", "open": "13:00", "close": "14:00"}])
+    assert hours.describe("vi") == ["T2–T6 07:00–11:30", "T7–CN 08:00–10:00",
+                                    "T2, T4 13:00–14:00"]
+    assert hours.describe("en")[0] == "Mon–Fri 07:00–11:30"
