@@ -4,7 +4,7 @@ HappyOrNot's rule of thumb, the default here: at least 50 % dissatisfied
 answers within 15 minutes, with at least 4 answers. Checked after each
 rating inside its transaction; an alert is stored, shown by the API and
 published (not retained) on ``tt/v1/alerts`` once committed. A desk alerts
-at most once per window.
+at most once per window. Leaders can change the rule; it is kept in the database.
 """
 
 from __future__ import annotations
@@ -42,11 +42,21 @@ class AlertRules:
 class Alerts:
     """The rating hook that raises alerts, and their publication after commit."""
 
-    def __init__(self, writer: Writer, publish: Publish, rules: AlertRules = AlertRules()):
-        self.rules = rules
+    def __init__(self, writer: Writer, publish: Publish):
+        self.writer = writer
         self._publish = publish
         self._pending: list[dict[str, Any]] = []  # writer thread only
+        # Read before the writer thread starts; leaders' changes persist across restarts.
+        row = writer.db.execute(
+            "SELECT window_s, min_answers, negative_share FROM alert_rules").fetchone()
+        self.rules = AlertRules(*row) if row else AlertRules()
         writer.batch_hooks.append(self._flush)
+
+    def set_rules(self, rules: AlertRules) -> None:
+        self.writer.call(lambda db: db.execute(
+            "INSERT OR REPLACE INTO alert_rules (id, window_s, min_answers, negative_share)"
+            " VALUES (1, ?, ?, ?)", (rules.window_s, rules.min_answers, rules.negative_share)))
+        self.rules = rules
 
     def check(self, db: sqlite_utils.Database, rating: dict[str, Any]) -> None:
         """Rating hook: raise an alert for the rating's desk if the rule is met."""
@@ -125,5 +135,5 @@ def add_routes(router: Router, ctl: Controller) -> None:
     @router.add("PUT", "/api/v1/alerts/rules",
                 "Change the alert rule: {window_s, min_answers, negative_share}")
     def put_rules(req: Request) -> dict[str, Any]:
-        ctl.alerts.rules = parse_rules(req.json_object(), ctl.alerts.rules)
+        ctl.alerts.set_rules(parse_rules(req.json_object(), ctl.alerts.rules))
         return dataclasses.asdict(ctl.alerts.rules)

@@ -54,6 +54,12 @@ CREATE TABLE alerts (
     created REAL NOT NULL
 );
 CREATE INDEX alerts_desk_ts ON alerts (desk, ts);
+CREATE TABLE alert_rules (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    window_s REAL NOT NULL,
+    min_answers INTEGER NOT NULL,
+    negative_share REAL NOT NULL
+);
 CREATE TABLE cases (
     id INTEGER PRIMARY KEY,
     rating_id TEXT NOT NULL UNIQUE REFERENCES ratings(event_id),

@@ -114,8 +114,13 @@ def test_alert_raised_published_and_listed_for_negative_desk(controller, make_no
         listener.close()
 
 
-def test_alert_rules_are_configurable(controller, make_node, api):
-    api("PUT", "/api/v1/alerts/rules", {"min_answers": 2, "negative_share": 1.0})
+def test_alert_rules_are_configurable_and_survive_restart(make_controller, make_node):
+    first = make_controller()
+    Api(first)("PUT", "/api/v1/alerts/rules", {"min_answers": 2, "negative_share": 1.0})
+    first.close()
+    controller = make_controller()
+    api = Api(controller)
+    assert api("GET", "/api/v1/alerts/rules")["min_answers"] == 2
     node = make_node("kiosk-c5", controller=controller)
     rate(node, 4)
     rate(node, 4)
