@@ -255,20 +255,15 @@ class KioskView(FloatLayout):
         code = t.flow.answer.dossier if t.flow.answer else ""
         self.add_widget(_label(code or "—", self.font(0.08), bold=True,
                                **_band(*layout.DOSSIER_FIELD)))
-        top, bottom = layout.KEYPAD
-        height = (bottom - top) / len(layout.KEYPAD_ROWS)
-        for r, row in enumerate(layout.KEYPAD_ROWS):
-            for c, key in enumerate(row):
-                words = {"back": text("delete", lang), "enter": "OK"}.get(key, key)
+        for row in layout.KEYPAD_ROWS:
+            for key in row:
+                words = {"back": text("delete", lang), "enter": "OK",
+                         "skip": text("skip", lang)}.get(key, key)
+                left, right, top, bottom = layout.key_rect(key)
                 button = Button(text=words, font_size=self.font(0.06),
-                                **_band(top + r * height + 0.005, top + (r + 1) * height - 0.005,
-                                        c / 3 + 0.005, (c + 1) / 3 - 0.005))
+                                **_band(top, bottom, left, right))
                 button.bind(on_press=lambda w, k=key: t.type_key(k))
                 self.add_widget(button)
-        skip = Button(text=text("skip", lang), font_size=self.font(0.05),
-                      **_band(*layout.DOSSIER_SKIP, 0.3, 0.7))
-        skip.bind(on_press=lambda *_: t.type_key("skip"))
-        self.add_widget(skip)
 
     def _thanks(self) -> None:
         lang = self.lang

@@ -10,23 +10,27 @@ from __future__ import annotations
 import math
 
 # Idle screen bands (top, bottom) as fractions of the height.
-HEADER = (0.0, 0.17)
-INVITE = (0.17, 0.27)
+HEADER = (0.0, 0.18)
+INVITE = (0.18, 0.27)
 FACES = (0.27, 0.80)
 INFO = (0.80, 1.0)
-LANGUAGE_BUTTON = (0.86, 1.0, 0.0, 0.17)  # left, right, top, bottom
+LANGUAGE_BUTTON = (0.86, 1.0, 0.0, 0.18)  # left, right, top, bottom
 
 # Follow-up screen.
 WHY = (0.0, 0.18)
 REASONS = (0.18, 0.80)
 ACTIONS = (0.82, 1.0)
 
-# Dossier screen.
-DOSSIER_TITLE = (0.0, 0.12)
-DOSSIER_FIELD = (0.12, 0.24)
-KEYPAD = (0.26, 0.86)
-KEYPAD_ROWS = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"), ("back", "0", "enter"))
-DOSSIER_SKIP = (0.88, 1.0)
+# Dossier screen: four rows of keys, each at least 15 mm high; "skip" on the last.
+DOSSIER_TITLE = (0.0, 0.09)
+DOSSIER_FIELD = (0.09, 0.19)
+KEYPAD = (0.19, 1.0)
+KEYPAD_ROWS = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"),
+               ("skip", "back", "0", "enter"))
+GAP = 0.005
+
+#: The official 7" touchscreen's active area, for checking touch targets (>= 15 mm).
+SCREEN_MM = (154.2, 85.9)
 
 
 def face_center(level: int, count: int, portrait: bool = False) -> tuple[float, float]:
@@ -52,14 +56,18 @@ def send_center() -> tuple[float, float]:
     return 0.75, (ACTIONS[0] + ACTIONS[1]) / 2
 
 
-def key_center(key: str) -> tuple[float, float]:
-    """Centre of a keypad key (a digit, ``back`` or ``enter``)."""
+def key_rect(key: str) -> tuple[float, float, float, float]:
+    """(left, right, top, bottom) of a keypad key: a digit, ``back``, ``enter`` or ``skip``."""
+    top, bottom = KEYPAD
+    height = (bottom - top) / len(KEYPAD_ROWS)
     for r, row in enumerate(KEYPAD_ROWS):
         if key in row:
-            top, bottom = KEYPAD
-            return (row.index(key) + 0.5) / 3, top + (bottom - top) * (r + 0.5) / len(KEYPAD_ROWS)
+            c, width = row.index(key), 1 / len(row)
+            return (c * width + GAP, (c + 1) * width - GAP,
+                    top + r * height + GAP, top + (r + 1) * height - GAP)
     raise KeyError(key)
 
 
-def dossier_skip_center() -> tuple[float, float]:
-    return 0.5, (DOSSIER_SKIP[0] + DOSSIER_SKIP[1]) / 2
+def key_center(key: str) -> tuple[float, float]:
+    left, right, top, bottom = key_rect(key)
+    return (left + right) / 2, (top + bottom) / 2

@@ -209,3 +209,22 @@ def test_office_hours_described_for_the_closed_screen():
     assert hours.describe("vi") == ["T2–T6 07:00–11:30", "T7–CN 08:00–10:00",
                                     "T2, T4 13:00–14:00"]
     assert hours.describe("en")[0] == "Mon–Fri 07:00–11:30"
+
+
+def test_layout_touch_targets_are_at_least_15_mm_on_the_7_inch_screen():
+    from kiosk import layout
+    mm_w, mm_h = layout.SCREEN_MM
+
+    def size_mm(left, right, top, bottom):
+        return (right - left) * mm_w, (bottom - top) * mm_h
+
+    targets = {f"key {k}": layout.key_rect(k) for row in layout.KEYPAD_ROWS for k in row}
+    for n in (3, 4, 5):
+        targets[f"face of {n}"] = (0, 1 / n, *layout.FACES)
+    targets["reason of 6"] = (0, 0.5, layout.REASONS[0],
+                              layout.REASONS[0] + (layout.REASONS[1] - layout.REASONS[0]) / 3)
+    targets["skip/send"] = (0.02, 0.48, *layout.ACTIONS)
+    targets["language"] = layout.LANGUAGE_BUTTON
+    small = {name: size_mm(*rect) for name, rect in targets.items()
+             if min(size_mm(*rect)) < 15}
+    assert small == {}
