@@ -123,6 +123,7 @@ def parse_rules(body: dict[str, Any], current: AlertRules) -> AlertRules:
 
 
 def add_routes(router: Router, ctl: Controller) -> None:
+    """Alerts and their rule under ``/api/v1/alerts``."""
     @router.add("GET", "/api/v1/alerts", "Alerts of desks with many negative answers",
                 query=("since", "desk"))
     def alerts(req: Request) -> list[dict[str, Any]]:

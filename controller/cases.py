@@ -81,6 +81,7 @@ def update_case(ctl: Controller, case_id: int, body: dict[str, Any]) -> dict[str
 
 
 def add_routes(router: Router, ctl: Controller) -> None:
+    """Follow-up cases under ``/api/v1/cases``."""
     @router.add("GET", "/api/v1/cases", "Follow-up cases of dissatisfied ratings",
                 query=("status", "desk"))
     def cases(req: Request) -> list[dict[str, Any]]:

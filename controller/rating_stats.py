@@ -58,6 +58,7 @@ def rating_stats(db: sqlite_utils.Database, by: list[str] | None = None,
 
 
 def add_routes(router: Router, ctl: Controller) -> None:
+    """``GET /api/v1/ratings/stats``."""
     @router.add("GET", "/api/v1/ratings/stats",
                 "Counts and satisfaction index, by officer, desk, day, hour, level, reason",
                 query=("since", "until", "desk", "officer", "device", "include_misuse", "by"))

@@ -61,6 +61,7 @@ def latest(db: sqlite_utils.Database, device_id: str) -> Response:
 
 
 def add_routes(router: Router, ctl: Controller) -> None:
+    """Screenshot request, upload and download."""
     @router.add("POST", "/api/v1/devices/{id}/screenshot",
                 "Ask a kiosk for a screenshot: {base_url} (how the device reaches this API)",
                 status=201)

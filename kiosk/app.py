@@ -29,7 +29,7 @@ from kivy.uix.widget import Widget
 from kivy.utils import get_color_from_hex
 
 from kiosk import layout
-from kiosk.errors import KioskError
+from kiosk.errors import ScreenshotError
 from kiosk.flow import Screen
 from kiosk.i18n import pick, text
 from kiosk.terminal import Terminal
@@ -351,7 +351,7 @@ class KioskApp(App):
 
         Clock.schedule_once(grab)
         if not done.wait(timeout):
-            raise KioskError(f"no frame to capture within {timeout} s")
+            raise ScreenshotError(f"no frame to capture within {timeout} s")
         if "error" in box:
-            raise KioskError(f"screenshot failed: {box['error']}")
+            raise ScreenshotError(f"screenshot failed: {box['error']}")
         return box["png"]

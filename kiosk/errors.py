@@ -17,3 +17,7 @@ class HardwareError(KioskError, OSError):
 
 class UploadError(KioskError, OSError):
     """A screenshot could not be uploaded to the controller."""
+
+
+class ScreenshotError(KioskError, RuntimeError):
+    """The screen could not be captured."""

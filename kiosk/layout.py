@@ -49,10 +49,12 @@ def reason_center(index: int, count: int) -> tuple[float, float]:
 
 
 def skip_center() -> tuple[float, float]:
+    """The follow-up screen's "skip" button."""
     return 0.25, (ACTIONS[0] + ACTIONS[1]) / 2
 
 
 def send_center() -> tuple[float, float]:
+    """The follow-up screen's "send" button."""
     return 0.75, (ACTIONS[0] + ACTIONS[1]) / 2
 
 
@@ -69,5 +71,6 @@ def key_rect(key: str) -> tuple[float, float, float, float]:
 
 
 def key_center(key: str) -> tuple[float, float]:
+    """Centre of a keypad key."""
     left, right, top, bottom = key_rect(key)
     return (left + right) / 2, (top + bottom) / 2
