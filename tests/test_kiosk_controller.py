@@ -145,3 +145,13 @@ def test_case_update_refuses_unknown_status(controller, api):
     response = requests.put(api.url + "/api/v1/cases/1", json={"status": "lost"},
                             headers=api.headers, timeout=10)
     assert response.status_code == 400 and "expected one of" in response.json()["error"]
+
+
+def test_stats_leave_misuse_out_unless_asked(controller, make_node, api):
+    node = make_node("kiosk-c7", controller=controller)
+    rate(node, 1)
+    rate(node, 4, misuse=True)
+    wait_for(lambda: node.outbox.depth == 0)
+    assert api("GET", "/api/v1/ratings/stats", by="level")["count"] == 1
+    both = api("GET", "/api/v1/ratings/stats", by="level", include_misuse="true")
+    assert both["count"] == 2 and both["satisfaction_index"] == 0.5

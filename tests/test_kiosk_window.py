@@ -234,6 +234,8 @@ def test_demo_with_a_display_shows_the_kiosk_and_a_tap_reaches_the_api(tmp_path,
         kiosk.tap(layout.face_center(1, 4))
         rated = wait_for(lambda: get("/api/v1/ratings?device=kiosk-window"), timeout=30)
         assert rated[0]["level"] == 1 and rated[0]["officer"] == "demo-lan"
+        # The kiosk itself showed and recorded the officer the roster put on duty.
+        assert rated[0]["data"]["officer"]["name"] == "Nguyễn Thị Lan"
     finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=60)
