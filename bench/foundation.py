@@ -198,7 +198,7 @@ def run(quick: bool = False) -> list[tuple[str, float, str, str, str]]:
         ("offline_detection", round(offline, 2), "s", f"<= {1.5 * keepalive}",
          f"keepalive {keepalive} s; link frozen (SIGSTOP) -> API shows offline"),
         ("offline_detection_vs_keepalive", round(offline / keepalive, 2), "ratio", "<= 1.5",
-         "detection time / keepalive"),
+         "detection time / keepalive (frozen just after a heartbeat: the worst case)"),
         ("outbox_put_p95_empty", round(empty_p95, 3), "ms", "-", "baseline: empty outbox"),
         ("outbox_put_p95_30k_backlog", round(full_p95, 3), "ms", "-", "30,000 events queued"),
         ("outbox_backlog_slowdown", round(full_p95 / empty_p95, 3), "ratio", "<= 1.5",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import pathlib
 import threading
+import time
 
 import sqlite_utils
 
@@ -87,10 +88,15 @@ class Controller:
         log.info("controller serving %s", self.api_url)
 
     def _sweep(self) -> None:
-        while not self._stop.wait(self.sweep_interval):
+        # Liveness is checked in memory four times a second, so a silent device is
+        # offline within 1.25 x keepalive + 0.25 s; command expiry needs the database.
+        next_expiry = 0.0
+        while not self._stop.wait(0.25):
             try:
                 self.registry.sweep()
-                self.commands.expire()
+                if time.monotonic() >= next_expiry:
+                    next_expiry = time.monotonic() + self.sweep_interval
+                    self.commands.expire()
             except Exception:
                 log.exception("sweep failed")
 

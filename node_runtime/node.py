@@ -226,7 +226,9 @@ class Node:
                              qos=0)
 
     def _housekeep(self) -> None:
-        interval = self.config.telemetry_interval
+        # Telemetry at least every keepalive / 2 doubles as the heartbeat the
+        # controller's liveness check listens for (the broker's will is slower).
+        interval = min(self.config.telemetry_interval, self.config.mqtt.keepalive / 2)
         tick = min(interval, self.notifier.watchdog_interval or interval, 5.0)
         next_telemetry = time.monotonic() + interval
         while not self._stop.wait(tick):
