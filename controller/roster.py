@@ -65,8 +65,16 @@ def _time(value: Any, what: str) -> str:
 class Roster:
     """Writes officers, desks and shifts, then refreshes the affected kiosks' config."""
 
-    def __init__(self, ctl: Controller):
+    def __init__(self, ctl: Controller, *, refresh_s: float = 3600.0):
         self.ctl = ctl
+        self.refresh_s = refresh_s
+        self._next_refresh = 0.0
+
+    def refresh_if_due(self) -> None:
+        """Called by the controller's sweeper: slide each kiosk's week of shifts hourly."""
+        if time.monotonic() >= self._next_refresh:
+            self._next_refresh = time.monotonic() + self.refresh_s
+            self.push_all()
 
     # -- officers ---------------------------------------------------------------------
 
@@ -182,7 +190,7 @@ def list_shifts(db: sqlite_utils.Database, desk: str | None,
 
 def add_routes(router: Router, ctl: Controller) -> None:
     """Officers, desks and roster CRUD under ``/api/v1``."""
-    roster = Roster(ctl)
+    roster = ctl.roster
 
     @router.add("GET", "/api/v1/officers", "Officers")
     def officers(req: Request) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from controller import cases as cases_module
 from controller import commands as commands_module
 from controller import desired_config as config_module
 from controller import ratings, storage
+from controller import roster as roster_module
 from controller.api import build_router
 from controller.commands import Commands
 from controller.desired_config import DesiredConfig
@@ -60,6 +61,7 @@ class Controller:
         self.ingestor.register(EVENT_COMMAND_RESULT, commands_module.store_result)
         self.ingestor.register(EVENT_CONFIG_APPLIED, config_module.store_applied)
         self.hub.attach(self.registry, self.ingestor, self.commands)
+        self.roster = roster_module.Roster(self)
         self.http = HttpServer(build_router(self), http_host, http_port)
         self._sweeper = threading.Thread(target=self._sweep, name="sweeper", daemon=True)
 
@@ -97,6 +99,7 @@ class Controller:
                 if time.monotonic() >= next_expiry:
                     next_expiry = time.monotonic() + self.sweep_interval
                     self.commands.expire()
+                    self.roster.refresh_if_due()
             except Exception:
                 log.exception("sweep failed")
 

@@ -155,3 +155,21 @@ def test_stats_leave_misuse_out_unless_asked(controller, make_node, api):
     assert api("GET", "/api/v1/ratings/stats", by="level")["count"] == 1
     both = api("GET", "/api/v1/ratings/stats", by="level", include_misuse="true")
     assert both["count"] == 2 and both["satisfaction_index"] == 0.5
+
+
+def test_roster_refresh_slides_the_kiosks_week_of_shifts(controller, make_node, api):
+    """A kiosk running for weeks must learn of shifts that entered its 7-day window."""
+    node = make_node("kiosk-c8", controller=controller)
+    api("PUT", "/api/v1/officers/binh", {"name": "Lê Văn Bình"})
+    api("PUT", "/api/v1/desks/quay-2", {"name": "Quầy 2", "kiosk": "kiosk-c8"})
+    now = utc_now()
+    start, end = now + dt.timedelta(days=1), now + dt.timedelta(days=1, hours=4)
+    # Written as an old roster would be, without a push to the kiosk.
+    controller.writer.call(lambda db: db.execute(
+        "INSERT INTO roster (desk, officer, start, end) VALUES ('quay-2', 'binh', ?, ?)",
+        (format_ts(start), format_ts(end))))
+    assert wait_for(lambda: "desk" in node.desired) and node.desired.get("duty") == []
+    controller.roster._next_refresh = 0  # the hour has come
+    controller.roster.refresh_if_due()
+    wait_for(lambda: node.desired.get("duty"))
+    assert node.desired["duty"][0]["officer"]["id"] == "binh"
