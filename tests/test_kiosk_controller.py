@@ -173,3 +173,18 @@ def test_roster_refresh_slides_the_kiosks_week_of_shifts(controller, make_node, 
     controller.roster.refresh_if_due()
     wait_for(lambda: node.desired.get("duty"))
     assert node.desired["duty"][0]["officer"]["id"] == "binh"
+
+
+def test_report_csv_per_officer_for_the_district(controller, make_node, api):
+    node = make_node("kiosk-c9", controller=controller)
+    api("PUT", "/api/v1/officers/lan", {"name": "Nguyễn Thị Lan", "title": "Tư pháp"})
+    for level in (1, 1, 2, 4):
+        rate(node, level, officer={"id": "lan"})
+    wait_for(lambda: node.outbox.depth == 0)
+    response = requests.get(api.url + "/api/v1/ratings/report.csv", headers=api.headers,
+                            timeout=10)
+    assert response.headers["Content-Type"].startswith("text/csv")
+    lines = response.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == ("officer,name,title,answers,level 1/4,level 2/4,level 4/4,"
+                        "satisfaction_index")
+    assert lines[1] == "lan,Nguyễn Thị Lan,Tư pháp,4,2,1,1,0.7500"
