@@ -9,7 +9,8 @@ import os
 import pathlib
 import platform
 
-SUITES = ["bench.foundation"]  # each module has run(quick) -> [(name, value, unit, goal, note)]
+# Each module has run(quick) -> [(name, value, unit, goal, note)].
+SUITES = ["bench.foundation", "bench.kiosk"]
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 

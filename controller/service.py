@@ -9,9 +9,12 @@ import time
 
 import sqlite_utils
 
+from controller import alerts as alerts_module
+from controller import cases as cases_module
 from controller import commands as commands_module
 from controller import desired_config as config_module
 from controller import ratings, storage
+from controller import roster as roster_module
 from controller.api import build_router
 from controller.commands import Commands
 from controller.desired_config import DesiredConfig
@@ -23,6 +26,7 @@ from controller.registry import Registry
 from controller.writer import Writer
 from node_runtime.config import MqttSettings
 from wire.messages import EVENT_COMMAND_RESULT, EVENT_CONFIG_APPLIED
+from wire.topics import ALERTS
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +54,19 @@ class Controller:
         self.ingestor = Ingestor(self.writer, self.hub.publish_ack, self.metrics)
         self.commands = Commands(self.writer, self.hub.publish_command)
         self.desired_config = DesiredConfig(self.writer, self.hub.publish_config)
-        self.ingestor.register(ratings.EVENT_RATING, ratings.store_rating)
+        self.alerts = alerts_module.Alerts(self.writer, self._publish_alert)
+        rating_store = ratings.RatingStore([cases_module.open_case, self.alerts.check])
+        self.ingestor.register(ratings.EVENT_RATING, rating_store.store)
+        self.ingestor.register(ratings.EVENT_RATING_DETAIL, rating_store.store_detail)
         self.ingestor.register(EVENT_COMMAND_RESULT, commands_module.store_result)
         self.ingestor.register(EVENT_CONFIG_APPLIED, config_module.store_applied)
         self.hub.attach(self.registry, self.ingestor, self.commands)
+        self.roster = roster_module.Roster(self)
         self.http = HttpServer(build_router(self), http_host, http_port)
         self._sweeper = threading.Thread(target=self._sweep, name="sweeper", daemon=True)
+
+    def _publish_alert(self, alert: dict[str, object]) -> None:
+        self.hub.session.publish(ALERTS, alerts_module.alert_payload(alert), retain=False)
 
     def reader(self) -> sqlite_utils.Database:
         """A read-only connection for the calling thread (WAL lets reads run beside writes)."""
@@ -88,6 +99,7 @@ class Controller:
                 if time.monotonic() >= next_expiry:
                     next_expiry = time.monotonic() + self.sweep_interval
                     self.commands.expire()
+                    self.roster.refresh_if_due()
             except Exception:
                 log.exception("sweep failed")
 

@@ -131,3 +131,7 @@ CREATE TABLE api_tokens (
 
 #: Every schema change, in order; append new ones (from any module), never reorder.
 MIGRATIONS: list[Migration] = [_initial]
+
+from controller.rating_schema import kiosk_schema  # noqa: E402 - needs Migration above
+
+MIGRATIONS.append(kiosk_schema)

@@ -54,6 +54,8 @@ class Node:
         self._started_at = time.monotonic()
         self._stop = threading.Event()
         self._config_handlers: list[ConfigHandler] = []
+        #: Role checks for the watchdog (e.g. the kiosk's UI loop still turning).
+        self.health_checks: list[Callable[[], bool]] = []
         db_path = config.data_dir / "node.db"
         self.outbox = Outbox(db_path, self.device_id, clock_synced=self.clock_synced)
         try:
@@ -241,4 +243,5 @@ class Node:
 
     def _healthy(self) -> bool:
         """Ping the watchdog only while the threads that matter are alive."""
-        return self.delivery.alive and self.commands.alive
+        return (self.delivery.alive and self.commands.alive
+                and all(check() for check in self.health_checks))

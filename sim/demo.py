@@ -9,6 +9,7 @@ token to ``.demo/admin-token``, and stops everything on Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import pathlib
@@ -30,17 +31,26 @@ from provisioning.node_file import node_file_text
 
 
 #: (device id, role, hamlet, command that runs it given its node file)
-def simulated_devices(kiosks: int) -> list[tuple[str, str, str, list[str]]]:
-    return [(f"sim-kiosk-{n:02d}", "kiosk", "Ấp 1",
-             [sys.executable, "-m", "sim.cli", "kiosk", "--config"]) for n in range(1, kiosks + 1)]
+def simulated_devices(kiosks: int, window: bool = False) -> list[tuple[str, str, str, list[str]]]:
+    devices = [(f"sim-kiosk-{n:02d}", "kiosk", "Ấp 1",
+                [sys.executable, "-m", "sim.cli", "kiosk", "--config"])
+               for n in range(1, kiosks + 1)]
+    if window:  # the real Kivy kiosk, in a window on the user's display
+        devices.append((WINDOW_KIOSK, "kiosk", "Ấp 1", [sys.executable, "-m", "kiosk.cli",
+                                                         "--config"]))
+    return devices
+
+
+WINDOW_KIOSK = "kiosk-window"
 
 
 class Demo:
     """Starts and stops the demo's processes."""
 
-    def __init__(self, root: pathlib.Path, kiosks: int = 3):
+    def __init__(self, root: pathlib.Path, kiosks: int = 3, window: bool = False):
         self.root = root
         self.kiosks = kiosks
+        self.window = window
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.broker: Mosquitto | None = None
         self.api_url = ""
@@ -69,8 +79,30 @@ class Demo:
                 raise RuntimeError("the controller did not start; see .demo/logs/controller.log")
             time.sleep(0.1)
         self.api_url = url_file.read_text().strip()
+        if self.window:
+            self._roster_for_window_kiosk()
         for device_id, command in devices:
             self._spawn(device_id, command)
+
+    def _roster_for_window_kiosk(self) -> None:
+        """An officer on duty at the window kiosk's desk, so its ratings carry one."""
+        now = dt.datetime.now(dt.UTC)
+        self.send("PUT", "/api/v1/officers/demo-lan",
+                  {"name": "Nguyễn Thị Lan", "title": "Công chức Tư pháp – Hộ tịch"})
+        self.send("PUT", "/api/v1/desks/quay-1", {"name": "Bộ phận một cửa — Quầy 1",
+                                                  "kiosk": WINDOW_KIOSK})
+        self.send("POST", "/api/v1/roster", {
+            "desk": "quay-1", "officer": "demo-lan",
+            "start": (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": (now + dt.timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+    def send(self, method: str, path: str, body: Any) -> Any:
+        request = urllib.request.Request(
+            self.api_url + path, data=json.dumps(body).encode(), method=method,
+            headers={"Authorization": f"Bearer {self.token}",
+                     "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
 
     def _provision(self, broker: BrokerConfig) -> list[tuple[str, list[str]]]:
         commands = []
@@ -78,7 +110,8 @@ class Demo:
             registry = Registry(writer)
             self.token = writer.call(lambda db: auth.create_token(db, "demo-admin"))
             (self.root / "admin-token").write_text(self.token + "\n")
-            for device_id, role, hamlet, command in simulated_devices(self.kiosks):
+            for device_id, role, hamlet, command in simulated_devices(self.kiosks,
+                                                                      self.window):
                 identity = new_identity(device_id, role, hamlet=hamlet)
                 broker.set_user(device_id, identity.password)
                 registry.add(device_id, role, hamlet=hamlet)
@@ -146,11 +179,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kiosks", type=int, default=3)
     parser.add_argument("--dir", default=".demo")
     parser.add_argument("--duration", type=float, default=0, help="stop after N seconds")
+    parser.add_argument("--window", action=argparse.BooleanOptionalAction,
+                        default=bool(os.environ.get("DISPLAY")),
+                        help="also run the real kiosk in a window (default: if DISPLAY is set)")
     args = parser.parse_args(argv)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    demo = Demo(pathlib.Path(args.dir), kiosks=args.kiosks)
+    demo = Demo(pathlib.Path(args.dir), kiosks=args.kiosks, window=args.window)
     tty = sys.stdout.isatty()
     try:
         demo.start()

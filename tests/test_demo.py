@@ -17,7 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 def test_demo_runs_devices_online_ratings_arrive_and_stops_cleanly(tmp_path):
     demo_dir = tmp_path / "demo"
     proc = subprocess.Popen([sys.executable, "-m", "sim.demo", "--dir", str(demo_dir),
-                             "--kiosks", "2"], cwd=ROOT, stdout=subprocess.PIPE,
+                             "--kiosks", "2", "--no-window"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
         wait_for(lambda: (demo_dir / "admin-token").exists() and (demo_dir / "api-url").exists()
