@@ -33,3 +33,10 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+# PNGs of every kiosk screen at 800x480, 1280x800 and 480x800 (portrait), under a throwaway X server.
+screenshots: setup
+	for size in 800x480 1280x800 480x800; do \
+	  xvfb-run -a -s "-screen 0 1920x1200x24" $(PY) -m kiosk.screenshots --size $$size \
+	    --out docs/screenshots || exit 1; \
+	done

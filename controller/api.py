@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from controller import commands, desired_config, ratings, registry, speaker_api
+from controller import (
+    alerts,
+    cases,
+    commands,
+    desired_config,
+    rating_stats,
+    ratings,
+    registry,
+    roster,
+    screenshots,
+    speaker_api,
+)
 from controller.auth import check_token
 from controller.http import Request, Router
 
@@ -79,13 +90,19 @@ def build_router(ctl: Controller) -> Router:
         version = ctl.desired_config.set(req.params["id"], body.get("config"))
         return {"version": version}
 
+    # Before /ratings/{...}-like routes: the stats path must not be shadowed.
+    rating_stats.add_routes(router, ctl)
+
     @router.add("GET", "/api/v1/ratings", "Citizens' ratings, newest first",
-                query=("since", "until", "device", "include_misuse", "limit"))
+                query=("since", "until", "device", "desk", "officer", "include_misuse",
+                       "limit"))
     def list_ratings(req: Request) -> list[dict[str, Any]]:
         return ratings.list_ratings(
             ctl.reader(), since=req.query.get("since"), until=req.query.get("until"),
-            device=req.query.get("device"), include_misuse=req.flag("include_misuse"),
+            device=req.query.get("device"), desk=req.query.get("desk"),
+            officer=req.query.get("officer"), include_misuse=req.flag("include_misuse"),
             limit=req.integer("limit", 1000, hi=100_000))
 
-    speaker_api.add_routes(router, ctl)
+    for module in (roster, alerts, cases, screenshots, speaker_api):
+        module.add_routes(router, ctl)
     return router

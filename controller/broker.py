@@ -52,9 +52,11 @@ class BrokerConfig:
     """The files of one Mosquitto instance, kept in ``directory``."""
 
     def __init__(self, directory: str | pathlib.Path, *, port: int = 1883,
-                 host: str = "127.0.0.1", max_queued_messages: int = 10_000):
+                 host: str = "127.0.0.1", max_queued_messages: int = 10_000,
+                 tls_cert: str | None = None, tls_key: str | None = None):
         self.directory = pathlib.Path(directory)
         self.port, self.host = port, host
+        self.tls_cert, self.tls_key = tls_cert, tls_key
         self.max_queued_messages = max_queued_messages
         self.conf = self.directory / "mosquitto.conf"
         self.passwd = self.directory / "passwd"
@@ -99,11 +101,14 @@ class BrokerConfig:
             f"password_file {d / 'passwd'}",
             f"acl_file {d / 'acl'}",
             f"listener {self.port} {self.host}",
+            *([f"certfile {self.tls_cert}", f"keyfile {self.tls_key}"] if self.tls_cert else []),
             "persistence true",
             f"persistence_location {d / 'data'}/",
             "autosave_interval 30",
             f"max_queued_messages {self.max_queued_messages}",
             "max_inflight_messages 200",
+            # Small messages must not wait for Nagle's algorithm (tens of ms per hop).
+            "set_tcp_nodelay true",
             "log_dest stderr",
             "log_type error",
             "log_type warning",

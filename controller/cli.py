@@ -15,11 +15,12 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from controller import auth, registry, speaker_cli, storage
-from controller.broker import CONTROLLER_USER, BrokerConfig
+from controller import auth, registry, speaker_cli
+from controller.broker import CONTROLLER_USER, BrokerConfig, new_password
+from controller.errors import BrokerError
 from controller.registry import Registry
 from controller.service import Controller
-from controller.writer import Writer
+from controller.writer import open_writer
 from node_runtime.config import MqttSettings
 from provisioning.identity import new_identity
 from provisioning.node_file import node_file_text
@@ -73,6 +74,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     dsub.add_parser("list", help="list devices")
     speaker_cli.add_parsers(sub)
 
+    broker = sub.add_parser("broker", help="write the Mosquitto configuration")
+    bsub = broker.add_subparsers(dest="action", required=True)
+    init = bsub.add_parser("init", help="config, ACL, and the controller's broker account")
+    init.add_argument("--broker-dir", required=True)
+    init.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    init.add_argument("--port", type=int, default=1883)
+    init.add_argument("--tls-cert", help="server certificate (turns TLS on)")
+    init.add_argument("--tls-key", help="server key")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -84,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _token(args, data)
         if args.command in ("audio", "broadcast"):
             return speaker_cli.run(args, data) or 0
+        if args.command == "broker":
+            return _broker(args)
         return _device(args, data)
     except (ThanthienError, OSError) as exc:
         parser.exit(2, f"thanthien-controller: {exc}\n")
@@ -109,31 +121,33 @@ def _serve(args: argparse.Namespace, data: pathlib.Path) -> int:
     return 0
 
 
-def _open(data: pathlib.Path) -> Writer:
-    data.mkdir(parents=True, exist_ok=True)
-    db = storage.connect(data / DB_NAME)
-    storage.migrate(db)
-    writer = Writer(db)
-    writer.start()
-    return writer
+def _broker(args: argparse.Namespace) -> int:
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise BrokerError("--tls-cert and --tls-key go together")
+    config = BrokerConfig(args.broker_dir, host=args.host, port=args.port,
+                          tls_cert=args.tls_cert, tls_key=args.tls_key)
+    password = new_password()
+    config.set_user(CONTROLLER_USER, password)
+    config.write()
+    secret = config.directory / "controller-password"
+    secret.write_text(password + "\n")
+    os.chmod(secret, 0o600)
+    print(f"wrote {config.conf}; the controller's broker password is in {secret}")
+    return 0
 
 
 def _token(args: argparse.Namespace, data: pathlib.Path) -> int:
-    writer = _open(data)
-    try:
+    with open_writer(data / DB_NAME) as writer:
         if args.action == "create":
             print(writer.call(lambda db: auth.create_token(db, args.name)))
         elif not writer.call(lambda db: auth.revoke_token(db, args.name)):
             print(f"no token named {args.name!r}", file=sys.stderr)
             return 1
-    finally:
-        writer.close()
     return 0
 
 
 def _device(args: argparse.Namespace, data: pathlib.Path) -> int:
-    writer = _open(data)
-    try:
+    with open_writer(data / DB_NAME) as writer:
         reg = Registry(writer)
         if args.action == "list":
             for d in registry.list_devices(writer.db):
@@ -158,8 +172,6 @@ def _device(args: argparse.Namespace, data: pathlib.Path) -> int:
             BrokerConfig(args.broker_dir).add_hashed(device_id, password_hash)
             reg.add(device_id, args.role)
             print(f"device {device_id} imported; reload the broker to let it in.")
-    finally:
-        writer.close()
     return 0
 
 

@@ -45,7 +45,7 @@ class Commands:
         if not isinstance(ttl_s, int | float) or isinstance(ttl_s, bool) or not (
                 0 < ttl_s <= MAX_TTL_S):
             raise InvalidRequest(f"command 'ttl_s' {ttl_s!r}: expected 0 < ttl_s <= {MAX_TTL_S}")
-        body = {"id": str(uuid.uuid4()), "name": name, "args": args or {},
+        body: dict[str, Any] = {"id": str(uuid.uuid4()), "name": name, "args": args or {},
                 "expires": format_ts(utc_now() + dt.timedelta(seconds=ttl_s))}
 
         def task(db: sqlite_utils.Database) -> None:

@@ -27,7 +27,7 @@ class DesiredConfig:
         self.writer = writer
         self._publish = publish
 
-    def set(self, device_id: str, config: dict[str, Any]) -> int:
+    def set(self, device_id: str, config: Any) -> int:
         """Store a new version of the device's desired config and publish it; return it."""
         version: int = self.writer.call(self._task(device_id, config))
         self._publish(device_id, version, config)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -37,6 +38,9 @@ class Ingestor:
         self._publish_ack = publish_ack
         self._handlers: dict[str, TypeHandler] = {}
         self._acks: defaultdict[str, list[str]] = defaultdict(list)  # writer thread only
+        self._lock = threading.Lock()
+        self._pending: list[dict[str, Any]] = []
+        self._scheduled = False
         writer.batch_hooks.append(self._flush)
 
     def register(self, type_: str, handler: TypeHandler) -> None:
@@ -44,10 +48,29 @@ class Ingestor:
         self._handlers[type_] = handler
 
     def accept(self, event: dict[str, Any]) -> None:
-        """Queue a validated event from an approved device."""
-        self.writer.submit(lambda db: self._store(db, event))
+        """Queue a validated event from an approved device.
 
-    def _store(self, db: sqlite_utils.Database, event: dict[str, Any]) -> None:
+        Events wait in one list that a single writer task stores, so a burst
+        costs one task (one savepoint) rather than one per event.
+        """
+        with self._lock:
+            self._pending.append(event)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self.writer.submit(self._store_pending)
+
+    def _store_pending(self, db: sqlite_utils.Database) -> None:
+        with self._lock:
+            events, self._pending = self._pending, []
+            self._scheduled = False
+        acks = [self._store(db, event) for event in events]
+        # Only now, with every event stored (or the whole task rolled back by
+        # an exception above), may their acks wait for the commit.
+        for device, event_id in acks:
+            self._acks[device].append(event_id)
+
+    def _store(self, db: sqlite_utils.Database, event: dict[str, Any]) -> tuple[str, str]:
         cursor = db.execute(
             "INSERT OR IGNORE INTO events (id, device, seq, type, ts, clock_synced, received, data)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -62,7 +85,7 @@ class Ingestor:
                 self._run_handler(db, handler, event)
         else:
             self.metrics.count("events_duplicate")
-        self._acks[event["device"]].append(event["id"])
+        return event["device"], event["id"]
 
     def _run_handler(self, db: sqlite_utils.Database, handler: TypeHandler,
                      event: dict[str, Any]) -> None:

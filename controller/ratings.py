@@ -1,67 +1,142 @@
-"""Citizens' ratings: stored from kiosk events, listed and filtered for the API."""
+"""Citizens' ratings: stored from kiosk events, listed and filtered for the API.
+
+A ``rating`` event becomes a row at once, attributed to a desk and to the
+officer on duty (the one the kiosk showed, else the roster's); a later
+``rating_detail`` event adds the reasons and dossier code the citizen gave.
+After each new rating, hooks run in the same transaction (a follow-up case
+for a dissatisfied answer, the desk's alert check).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import sqlite_utils
 
 from controller.errors import InvalidRequest
-from wire.messages import MessageError, parse_ts
+from controller.roster import desk_of_kiosk, officer_on_duty
+from wire.messages import MessageError, format_ts, parse_ts
+from wire.rating import EVENT_RATING, EVENT_RATING_DETAIL, SCALES, level_of
 
-EVENT_RATING = "rating"
-SCALES = (3, 4, 5)
+__all__ = ["EVENT_RATING", "EVENT_RATING_DETAIL", "RatingStore", "list_ratings", "store_rating"]
+
+#: Runs after a rating is stored: ``hook(db, rating)`` with the row as :func:`rating_row` gives.
+RatingHook = Callable[[sqlite_utils.Database, dict[str, Any]], None]
+
+
+class RatingStore:
+    """Ingest handlers for ``rating`` and ``rating_detail`` events."""
+
+    def __init__(self, hooks: list[RatingHook] | None = None):
+        self.hooks = hooks or []
+
+    def store(self, db: sqlite_utils.Database, event: dict[str, Any]) -> None:
+        store_rating(db, event)
+        row = get_rating(db, event["id"])
+        for hook in self.hooks:
+            hook(db, row)
+
+    def store_detail(self, db: sqlite_utils.Database, event: dict[str, Any]) -> None:
+        """Add reasons and dossier code to the rating they belong to (same kiosk only)."""
+        data = event["data"]
+        reasons = data.get("reasons") or []
+        if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+            raise ValueError(f"rating_detail reasons {reasons!r}: expected a list of keys")
+        row = db.execute("SELECT data FROM ratings WHERE event_id = ? AND device = ?",
+                         (data.get("rating_id"), event["device"])).fetchone()
+        if row is None:
+            raise ValueError(f"rating_detail for unknown rating {data.get('rating_id')!r}")
+        merged = {**json.loads(row[0]), "reasons": reasons,
+                  "dossier_code": data.get("dossier_code"),
+                  "detail_timed_out": bool(data.get("timed_out"))}
+        db.execute("UPDATE ratings SET reasons = ?, dossier_code = ?, data = ? WHERE event_id = ?",
+                   (json.dumps(reasons), data.get("dossier_code"),
+                    json.dumps(merged, ensure_ascii=False), data["rating_id"]))
 
 
 def store_rating(db: sqlite_utils.Database, event: dict[str, Any]) -> None:
-    """Ingest handler for ``rating`` events; raises ValueError on impossible data."""
+    """Store one ``rating`` event; raises ValueError on impossible data."""
     data = event["data"]
     scale, level = data.get("scale"), data.get("level")
     if scale not in SCALES:
         raise ValueError(f"rating scale {scale!r}: expected one of {SCALES}")
-    if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= scale:
-        raise ValueError(f"rating level {level!r}: expected 1..{scale}")
+    try:
+        meaning = level_of(scale, level)
+    except MessageError as exc:
+        raise ValueError(str(exc)) from None
+    desk = data.get("desk_id") or desk_of_kiosk(db, event["device"])
+    officer = (data.get("officer") or {}).get("id") or (
+        officer_on_duty(db, desk, event["ts"]) if desk else None)
+    local = data.get("ts_local") or event["ts"]
+    reasons = data.get("reasons") or []
     db.execute(
-        "INSERT INTO ratings (event_id, device, ts, level, scale, misuse, data)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO ratings (event_id, device, ts, level, scale, misuse, data, kiosk, desk,"
+        " officer, local_day, local_hour, satisfied, dissatisfied, reasons, dossier_code)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (event["id"], event["device"], event["ts"], level, scale,
-         int(bool(data.get("misuse"))), json.dumps(data, ensure_ascii=False)),
+         int(bool(data.get("misuse"))), json.dumps(data, ensure_ascii=False), event["device"],
+         desk, officer, local[:10], int(local[11:13]), int(meaning.satisfied),
+         int(meaning.dissatisfied), json.dumps(reasons), data.get("dossier_code")),
     )
+
+
+_COLUMNS = ("event_id, device, ts, level, scale, misuse, data, desk, officer, local_day,"
+            " local_hour, satisfied, dissatisfied, reasons, dossier_code")
+
+
+def rating_row(r: tuple[Any, ...]) -> dict[str, Any]:
+    return {"id": r[0], "device": r[1], "ts": r[2], "level": r[3], "scale": r[4],
+            "misuse": bool(r[5]), "data": json.loads(r[6]), "desk": r[7], "officer": r[8],
+            "local_day": r[9], "local_hour": r[10], "satisfied": bool(r[11]),
+            "dissatisfied": bool(r[12]), "reasons": json.loads(r[13]), "dossier_code": r[14]}
+
+
+def get_rating(db: sqlite_utils.Database, rating_id: str) -> dict[str, Any]:
+    row = db.execute(f"SELECT {_COLUMNS} FROM ratings WHERE event_id = ?",
+                     (rating_id,)).fetchone()
+    if row is None:
+        raise KeyError(rating_id)
+    return rating_row(row)
+
+
+def rating_filter(*, since: str | None = None, until: str | None = None,
+                  device: str | None = None, desk: str | None = None,
+                  officer: str | None = None,
+                  include_misuse: bool = False) -> tuple[str, list[Any]]:
+    """A ``WHERE`` clause (possibly empty) and its parameters, shared by lists and stats."""
+    where: list[str] = []
+    params: list[Any] = []
+    for value, clause in ((since, "ts >= ?"), (until, "ts < ?")):
+        if value:
+            where.append(clause)
+            params.append(_normalise(value))
+    for value, column in ((device, "device"), (desk, "desk"), (officer, "officer")):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if not include_misuse:
+        where.append("misuse = 0")
+    return (" WHERE " + " AND ".join(where)) if where else "", params
 
 
 def list_ratings(
     db: sqlite_utils.Database, *, since: str | None = None, until: str | None = None,
-    device: str | None = None, include_misuse: bool = False, limit: int = 1000,
+    device: str | None = None, desk: str | None = None, officer: str | None = None,
+    include_misuse: bool = False, limit: int = 1000,
 ) -> list[dict[str, Any]]:
     """Ratings newest first; ``since``/``until`` are ISO 8601 times."""
-    where, params = [], []
-    for value, clause in ((since, "ts >= ?"), (until, "ts < ?")):
-        if value:
-            try:
-                parse_ts(value)
-            except MessageError:
-                raise InvalidRequest(f"invalid time {value!r}: expected ISO 8601 UTC, e.g. "
-                                     "2026-01-31T00:00:00Z") from None
-            where.append(clause)
-            params.append(_normalise(value))
-    if device:
-        where.append("device = ?")
-        params.append(device)
-    if not include_misuse:
-        where.append("misuse = 0")
-    sql = "SELECT event_id, device, ts, level, scale, misuse, data FROM ratings"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY ts DESC LIMIT ?"
-    rows = db.execute(sql, (*params, limit)).fetchall()
-    return [
-        {"id": r[0], "device": r[1], "ts": r[2], "level": r[3], "scale": r[4],
-         "misuse": bool(r[5]), "data": json.loads(r[6])}
-        for r in rows
-    ]
+    where, params = rating_filter(since=since, until=until, device=device, desk=desk,
+                                  officer=officer, include_misuse=include_misuse)
+    rows = db.execute(f"SELECT {_COLUMNS} FROM ratings{where} ORDER BY ts DESC LIMIT ?",
+                      (*params, limit)).fetchall()
+    return [rating_row(r) for r in rows]
 
 
 def _normalise(value: str) -> str:
-    from wire.messages import format_ts
-    return format_ts(parse_ts(value))
+    try:
+        return format_ts(parse_ts(value))
+    except MessageError:
+        raise InvalidRequest(f"invalid time {value!r}: expected ISO 8601 UTC, e.g. "
+                             "2026-01-31T00:00:00Z") from None

@@ -2,10 +2,14 @@
 
 Only approved devices have their events stored and acked. A device that
 connects with valid broker credentials but is not in the registry is listed
-as ``pending`` until a technician approves it. Online state comes from the
-retained birth and will; a device silent for 1.5 times its keepalive or
-telemetry interval (whichever is longer) is also marked offline, which
-covers a stale retained birth after a broker restart.
+as ``pending`` until a technician approves it.
+
+Online state comes from the retained birth and will, and from liveness kept
+here: a node sends telemetry at least every keepalive / 2, so a device
+silent for 1.25 x its keepalive is marked offline by :meth:`Registry.sweep`.
+The broker's own will comes later than that (Mosquitto 2.0 checks
+keepalives only every few seconds), and the sweep also covers a stale
+retained birth after a broker restart.
 """
 
 from __future__ import annotations
@@ -25,7 +29,12 @@ from wire.topics import check_device_id
 
 log = logging.getLogger(__name__)
 
-TELEMETRY_HISTORY = 1440  # rows kept per device: a day at one a minute
+TELEMETRY_HISTORY = 2880  # rows kept per device: a day at one per 30 s keepalive
+DEFAULT_KEEPALIVE = 60
+#: Nodes send telemetry at least every keepalive / 2; after 1.25 x keepalive of
+#: silence (two heartbeats missed) a device is offline, so a dead link is seen
+#: within 1.25 x keepalive of its last message: inside the 1.5 x asked for.
+SILENCE = 1.25
 ROLES = ("kiosk", "speaker", "camera", "sim")
 
 
@@ -35,9 +44,13 @@ class Registry:
     def __init__(self, writer: Writer):
         self.writer = writer
         self._lock = threading.Lock()
-        rows = writer.db.execute("SELECT id, status FROM devices").fetchall()
-        self._status: dict[str, str] = dict(rows)
-        self._last_heard: dict[str, float] = {}
+        rows = writer.db.execute(
+            "SELECT id, status, online, last_seen, keepalive FROM devices").fetchall()
+        self._status: dict[str, str] = {row[0]: row[1] for row in rows}
+        #: Seconds of silence allowed per device.
+        self._limits = {row[0]: SILENCE * (row[4] or DEFAULT_KEEPALIVE) for row in rows}
+        #: Online devices: id -> last heard.
+        self._liveness: dict[str, float] = {row[0]: row[3] or 0.0 for row in rows if row[2]}
         self._looked_up: dict[str, float] = {}
         self._telemetry_count = 0
 
@@ -60,7 +73,18 @@ class Registry:
         return row is not None and row[0] == "approved"
 
     def heard(self, device_id: str) -> None:
-        self._last_heard[device_id] = time.time()
+        """Anything from the device proves it alive, and back online if the sweep had
+        given up on it while its connection survived (a link that froze and recovered)."""
+        if device_id in self._liveness:
+            self._liveness[device_id] = time.time()
+            return
+        if device_id not in self._limits:
+            return  # never born: it is not online until its birth
+        with self._lock:
+            self._liveness[device_id] = time.time()
+            self.writer.submit(lambda db: db.execute(
+                "UPDATE devices SET online = 1 WHERE id = ?", (device_id,)))
+        log.info("device %s heard from again: online", device_id)
 
     # -- technician actions ----------------------------------------------------------
 
@@ -102,7 +126,6 @@ class Registry:
     # -- what devices say ------------------------------------------------------------
 
     def birth(self, device_id: str, state: dict[str, Any]) -> None:
-        self.heard(device_id)
         if not self.is_approved(device_id) and device_id not in self._status:
             with self._lock:
                 self._status[device_id] = "pending"
@@ -120,14 +143,20 @@ class Registry:
                 (now, state.get("role"), state.get("sw"), state.get("keepalive"),
                  state.get("telemetry_interval"), state.get("config_version"), device_id))
 
-        self.writer.submit(task)
+        # Liveness and the write change together, so a sweep can't overtake a birth.
+        with self._lock:
+            self._limits[device_id] = SILENCE * (state.get("keepalive") or DEFAULT_KEEPALIVE)
+            self._liveness[device_id] = now
+            self.writer.submit(task)
 
     def offline(self, device_id: str) -> None:
         if device_id not in self._status:
             return
-        self._last_heard.pop(device_id, None)
-        self.writer.submit(lambda db: db.execute(
-            "UPDATE devices SET online = 0 WHERE id = ?", (device_id,)))
+        with self._lock:
+            self._liveness.pop(device_id, None)
+            self._limits.pop(device_id, None)  # only a new birth brings it back
+            self.writer.submit(lambda db: db.execute(
+                "UPDATE devices SET online = 0 WHERE id = ?", (device_id,)))
         log.info("device %s offline", device_id)
 
     def telemetry(self, device_id: str, figures: dict[str, Any]) -> None:
@@ -140,7 +169,7 @@ class Registry:
         prune = self._telemetry_count % 100 == 0
 
         def task(db: sqlite_utils.Database) -> None:
-            db.execute("UPDATE devices SET telemetry = ?, last_seen = ?, online = 1 WHERE id = ?",
+            db.execute("UPDATE devices SET telemetry = ?, last_seen = ? WHERE id = ?",
                        (text, now, device_id))
             db.execute("INSERT INTO telemetry (device, received, data) VALUES (?, ?, ?)",
                        (device_id, now, text))
@@ -157,25 +186,18 @@ class Registry:
             "UPDATE devices SET reported_config_version = ? WHERE id = ?", (version, device_id)))
 
     def sweep(self, now: float | None = None) -> list[str]:
-        """Mark offline the devices silent for 1.5 x their longest interval."""
+        """Mark offline the online devices silent too long (in memory, cheap)."""
         now = now or time.time()
-
-        def task(db: sqlite_utils.Database) -> list[str]:
-            rows = db.execute(
-                "SELECT id, last_seen, keepalive, telemetry_interval FROM devices"
-                " WHERE online = 1").fetchall()
-            stale = []
-            for device_id, last_seen, keepalive, interval in rows:
-                limit = 1.5 * max(keepalive or 60, interval or 60)
-                seen = max(last_seen or 0, self._last_heard.get(device_id, 0))
-                if now - seen > limit:
-                    stale.append(device_id)
-                    db.execute("UPDATE devices SET online = 0 WHERE id = ?", (device_id,))
-            return stale
-
-        stale: list[str] = self.writer.call(task)
+        with self._lock:
+            stale = [d for d, heard in self._liveness.items()
+                     if now - heard > self._limits.get(d, SILENCE * DEFAULT_KEEPALIVE)]
+            for device_id in stale:
+                del self._liveness[device_id]
+            if stale:
+                self.writer.submit(lambda db: db.conn.executemany(
+                    "UPDATE devices SET online = 0 WHERE id = ?", [(d,) for d in stale]))
         for device_id in stale:
-            log.info("device %s silent too long: offline", device_id)
+            log.info("device %s silent for %s x keepalive: offline", device_id, SILENCE)
         return stale
 
 

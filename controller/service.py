@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import pathlib
 import threading
+import time
 
 import sqlite_utils
 
+from controller import alerts as alerts_module
 from controller import broadcasts, ratings, storage
+from controller import cases as cases_module
 from controller import commands as commands_module
 from controller import desired_config as config_module
+from controller import roster as roster_module
 from controller.api import build_router
 from controller.audio_library import AudioLibrary
 from controller.broadcasts import Broadcasts
@@ -26,6 +30,7 @@ from controller.writer import Writer
 from node_runtime.config import MqttSettings
 from wire.messages import EVENT_COMMAND_RESULT, EVENT_CONFIG_APPLIED
 from wire.speaker import EVENT_PLAYBACK
+from wire.topics import ALERTS
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +60,10 @@ class Controller:
         self.ingestor = Ingestor(self.writer, self.hub.publish_ack, self.metrics)
         self.commands = Commands(self.writer, self.hub.publish_command)
         self.desired_config = DesiredConfig(self.writer, self.hub.publish_config)
-        self.ingestor.register(ratings.EVENT_RATING, ratings.store_rating)
+        self.alerts = alerts_module.Alerts(self.writer, self._publish_alert)
+        rating_store = ratings.RatingStore([cases_module.open_case, self.alerts.check])
+        self.ingestor.register(ratings.EVENT_RATING, rating_store.store)
+        self.ingestor.register(ratings.EVENT_RATING_DETAIL, rating_store.store_detail)
         self.ingestor.register(EVENT_COMMAND_RESULT, commands_module.store_result)
         self.ingestor.register(EVENT_CONFIG_APPLIED, config_module.store_applied)
         self.audio_library = AudioLibrary(self.writer, media_dir or self.db_path.parent / "audio")
@@ -63,8 +71,12 @@ class Controller:
         self.broadcasts = Broadcasts(self.writer, self.reader, self.desired_config)
         self.ingestor.register(EVENT_PLAYBACK, broadcasts.store_receipt)
         self.hub.attach(self.registry, self.ingestor, self.commands)
+        self.roster = roster_module.Roster(self)
         self.http = HttpServer(build_router(self), http_host, http_port)
         self._sweeper = threading.Thread(target=self._sweep, name="sweeper", daemon=True)
+
+    def _publish_alert(self, alert: dict[str, object]) -> None:
+        self.hub.session.publish(ALERTS, alerts_module.alert_payload(alert), retain=False)
 
     def reader(self) -> sqlite_utils.Database:
         """A read-only connection for the calling thread (WAL lets reads run beside writes)."""
@@ -89,10 +101,16 @@ class Controller:
         log.info("controller serving %s", self.api_url)
 
     def _sweep(self) -> None:
-        while not self._stop.wait(self.sweep_interval):
+        # Liveness is checked in memory four times a second, so a silent device is
+        # offline within 1.25 x keepalive + 0.25 s; command expiry needs the database.
+        next_expiry = 0.0
+        while not self._stop.wait(0.25):
             try:
                 self.registry.sweep()
-                self.commands.expire()
+                if time.monotonic() >= next_expiry:
+                    next_expiry = time.monotonic() + self.sweep_interval
+                    self.commands.expire()
+                    self.roster.refresh_if_due()
             except Exception:
                 log.exception("sweep failed")
 

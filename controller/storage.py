@@ -25,7 +25,12 @@ def connect(path: str | pathlib.Path) -> sqlite_utils.Database:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
-    return sqlite_utils.Database(conn)
+    # Event ids are random UUIDs, so their index is written all over: keep it in
+    # memory (64 MiB per connection at most) rather than re-reading pages.
+    conn.execute("PRAGMA cache_size=-65536")
+    # No sqlite-utils plugins: loading them scans every installed package for
+    # entry points we never use.
+    return sqlite_utils.Database(conn, execute_plugins=False)
 
 
 def migrate(db: sqlite_utils.Database) -> int:
@@ -132,4 +137,9 @@ def _speaker(db: sqlite_utils.Database) -> None:
 
 
 #: Every schema change, in order; append new ones (from any module), never reorder.
-MIGRATIONS: list[Migration] = [_initial, _speaker]
+MIGRATIONS: list[Migration] = [_initial]
+
+from controller.rating_schema import kiosk_schema  # noqa: E402 - needs Migration above
+
+MIGRATIONS.append(kiosk_schema)
+MIGRATIONS.append(_speaker)

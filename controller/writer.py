@@ -7,14 +7,18 @@ acks are published only once the events they name are on disk.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import pathlib
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
 import sqlite_utils
+
+from controller import storage
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +110,21 @@ class Writer:
         self._queue.put(None)
         if self._thread.is_alive():
             self._thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def open_writer(db_path: str | pathlib.Path) -> Iterator[Writer]:
+    """A started writer on a migrated database, for tools (CLI, demo) used beside the service."""
+    db_path = pathlib.Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    db = storage.connect(db_path)
+    try:
+        storage.migrate(db)
+        writer = Writer(db)
+        writer.start()
+        try:
+            yield writer
+        finally:
+            writer.close()
+    finally:
+        db.close()

@@ -47,7 +47,13 @@ def run(config: NodeConfig, role: Role) -> int:
         part = role(node)
         node.start()
         try:
-            stop.wait()
+            # A role with its own main loop (the kiosk's Kivy app) runs it here, on the
+            # main thread, until ``stop`` is set; it may return an exit code.
+            main_loop = getattr(part, "run", None)
+            if main_loop is None:
+                stop.wait()
+            else:
+                return int(main_loop(stop) or 0)
         finally:
             close = getattr(part, "close", None)
             if close:

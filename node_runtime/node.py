@@ -30,6 +30,7 @@ from wire.topics import Topic, device_topic
 log = logging.getLogger(__name__)
 
 SOFTWARE_VERSION = "0.1.0"
+OFFLINE_STATE = encode(Topic.STATE, {"status": "offline"})  # the will, and a clean goodbye
 
 #: A config handler applies the role's part of a desired config, or raises to refuse it.
 ConfigHandler = Callable[[dict[str, Any]], None]
@@ -53,6 +54,8 @@ class Node:
         self._started_at = time.monotonic()
         self._stop = threading.Event()
         self._config_handlers: list[ConfigHandler] = []
+        #: Role checks for the watchdog (e.g. the kiosk's UI loop still turning).
+        self.health_checks: list[Callable[[], bool]] = []
         db_path = config.data_dir / "node.db"
         self.outbox = Outbox(db_path, self.device_id, clock_synced=self.clock_synced)
         try:
@@ -71,7 +74,7 @@ class Node:
             raise
         self.session = MqttSession(
             self.device_id, config.mqtt,
-            will=(self.topic(Topic.STATE), encode(Topic.STATE, {"status": "offline"})),
+            will=(self.topic(Topic.STATE), OFFLINE_STATE),
             on_connect=self._connected, on_disconnect=self._disconnected,
         )
         self.delivery = Delivery(
@@ -125,8 +128,7 @@ class Node:
         self._stop.set()
         self.notifier.stopping()
         if self.online:
-            self.session.publish(self.topic(Topic.STATE), encode(Topic.STATE, {"status": "offline"}),
-                                 retain=True)
+            self.session.publish(self.topic(Topic.STATE), OFFLINE_STATE, retain=True)
         self.session.close()
         self.delivery.close()
         self.commands.close()
@@ -224,7 +226,9 @@ class Node:
                              qos=0)
 
     def _housekeep(self) -> None:
-        interval = self.config.telemetry_interval
+        # Telemetry at least every keepalive / 2 doubles as the heartbeat the
+        # controller's liveness check listens for (the broker's will is slower).
+        interval = min(self.config.telemetry_interval, self.config.mqtt.keepalive / 2)
         tick = min(interval, self.notifier.watchdog_interval or interval, 5.0)
         next_telemetry = time.monotonic() + interval
         while not self._stop.wait(tick):
@@ -239,4 +243,5 @@ class Node:
 
     def _healthy(self) -> bool:
         """Ping the watchdog only while the threads that matter are alive."""
-        return self.delivery.alive and self.commands.alive
+        return (self.delivery.alive and self.commands.alive
+                and all(check() for check in self.health_checks))

@@ -9,6 +9,7 @@ online on every (re)connect.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -39,17 +40,20 @@ class MqttSession:
         self._on_disconnect = on_disconnect
         self.is_connected = threading.Event()
         protocol = mqtt.MQTTv5 if settings.protocol == 5 else mqtt.MQTTv311
+        # A restarted node rebuilds its state from birth and the retained config,
+        # so a clean session each time (MQTT 5 clean start is paho's default).
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,
-            # A restarted node rebuilds its state from birth and the retained config.
-            **({} if protocol == mqtt.MQTTv5 else {"clean_session": True}),
+            clean_session=None if protocol == mqtt.MQTTv5 else True,
         )
         self._client.username_pw_set(settings.username or client_id, settings.password)
         if settings.tls_ca:
             self._client.tls_set(ca_certs=settings.tls_ca, cert_reqs=ssl.CERT_REQUIRED)
         if will is not None:
             self._client.will_set(will[0], will[1], qos=1, retain=True)
-        self._client.reconnect_delay_set(settings.reconnect_min, settings.reconnect_max)
+        # paho's backoff arithmetic works in floats; its hints say int.
+        self._client.reconnect_delay_set(settings.reconnect_min,  # type: ignore[arg-type]
+                                         settings.reconnect_max)  # type: ignore[arg-type]
         # Never drop a message paho was handed while connected: the outbox
         # holds events anyway, this bounds memory for telemetry bursts.
         self._client.max_queued_messages_set(10_000)
@@ -86,9 +90,9 @@ class MqttSession:
         if not self._started:
             return
         self._started = False
+        self.is_connected.clear()  # a disconnect we asked for is not worth a warning
         self._client.disconnect()
         self._client.loop_stop()
-        self.is_connected.clear()
 
     def _connected(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                    properties: Any) -> None:
@@ -96,6 +100,10 @@ class MqttSession:
             log.warning("broker refused connection: %s", reason)
             return
         log.info("connected to %s:%s", self.settings.host, self.settings.port)
+        sock = client.socket()
+        if isinstance(sock, socket.socket):
+            # An ack or a rating is one small packet: send it now, not after Nagle's wait.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for topic in self._handlers:
             client.subscribe(topic, qos=1)
         self.is_connected.set()
@@ -114,7 +122,7 @@ class MqttSession:
     def _dispatch(handler: Handler) -> Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None]:
         def on_message(client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
             try:
-                handler(message.topic, message.payload)
+                handler(message.topic, bytes(message.payload))
             except Exception:  # one bad message must not stop the network thread
                 log.exception("handler for %s failed", message.topic)
         return on_message

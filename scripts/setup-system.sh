@@ -7,6 +7,8 @@ packages=(
   xvfb xauth                    # a real X display for the Kivy kiosk under test
   portaudio19-dev alsa-utils    # PyAudio builds against PortAudio; ALSA file devices
   libmtdev1 libgl1 libegl1      # Kivy's SDL2 window
+  libgl1-mesa-dri               # software OpenGL (llvmpipe) for Kivy under Xvfb
+  xdotool x11-utils             # real clicks and keys into the kiosk window under test
 )
 missing=()
 for p in "${packages[@]}"; do

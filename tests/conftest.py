@@ -102,6 +102,20 @@ def node_config(tmp_path: pathlib.Path, broker: BrokerFixture, device_id: str,
     )
 
 
+def write_node_file(tmp_path: pathlib.Path, broker: BrokerFixture, device_id: str,
+                    keepalive: int = 5) -> pathlib.Path:
+    """The node file of a device that runs in its own process (for kill tests)."""
+    from provisioning.identity import DeviceIdentity
+    from provisioning.node_file import node_file_text
+    identity = DeviceIdentity(device_id, "kiosk", DEVICE_PASSWORD)
+    text = node_file_text(identity, mqtt_host="127.0.0.1", mqtt_port=broker.port,
+                          data_dir=str(tmp_path / "nodes" / device_id))
+    path = tmp_path / f"{device_id}.toml"
+    path.write_text(text.replace("[runtime]", "[runtime]\nresend_after = 3.0").replace(
+        'password = "', f'keepalive = {keepalive}\npassword = "'))
+    return path
+
+
 @pytest.fixture
 def make_node(tmp_path: pathlib.Path, broker: BrokerFixture) -> Iterator[Callable[..., Node]]:
     """Build a started node with broker credentials; ``register`` approves it first."""

@@ -9,10 +9,10 @@ import wave
 import numpy as np
 import pyloudnorm
 import requests
-from conftest import DEVICE_PASSWORD
-from speaker_support import noise_flac, noise_wav, wav_bytes
 
+from conftest import DEVICE_PASSWORD
 from controller.cli import main as controller_main
+from speaker_support import noise_flac, noise_wav, wav_bytes
 
 
 def rendition_loudness(bed, sha: str) -> float:

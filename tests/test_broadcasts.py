@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from speaker_support import TZ, noise_wav
-
 from controller.desired_config import get_desired
+from speaker_support import TZ, noise_wav
 
 
 def setup_hamlets(bed) -> int:

@@ -6,9 +6,9 @@ import datetime as dt
 import time
 import uuid
 
-from conftest import wait_for
 from test_faults import raw_client
 
+from conftest import wait_for
 from controller.commands import get_command
 from controller.desired_config import get_desired
 from wire.messages import encode, format_ts, utc_now

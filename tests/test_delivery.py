@@ -56,3 +56,18 @@ def test_controller_stopped_node_keeps_events_and_delivers_later(make_controller
     ctl = make_controller()
     wait_for(lambda: node.outbox.depth == 0, timeout=20)
     assert [r[0] for r in stored(ctl, "kiosk-05")] == ids
+
+
+def test_node_speaking_mqtt_311_delivers_too(controller, make_node, tmp_path, broker):
+    import dataclasses
+
+    from conftest import node_config
+    from node_runtime.node import Node
+    broker.add_device("kiosk-06")
+    controller.registry.add("kiosk-06", "kiosk")
+    config = node_config(tmp_path, broker, "kiosk-06")
+    config = dataclasses.replace(config, mqtt=dataclasses.replace(config.mqtt, protocol=4))
+    with Node(config) as node:
+        node.start()
+        node.emit("rating", {"level": 2, "scale": 4})
+        wait_for(lambda: node.outbox.depth == 0)

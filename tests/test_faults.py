@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import json
 import pathlib
+import signal
 import subprocess
 import sys
 import threading
 import time
 
 import paho.mqtt.client as mqtt
-from conftest import CONTROLLER_PASSWORD, DEVICE_PASSWORD, node_config, wait_for
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from conftest import (
+    CONTROLLER_PASSWORD,
+    DEVICE_PASSWORD,
+    node_config,
+    wait_for,
+    write_node_file,
+)
 from controller.broker import CONTROLLER_USER
+from controller.registry import get_device, list_devices
 from node_runtime.node import Node
-from provisioning.identity import DeviceIdentity
-from provisioning.node_file import node_file_text
 from wire.messages import encode, new_event
 from wire.topics import Topic, device_topic
 
@@ -67,10 +74,7 @@ def test_node_killed_right_after_accepting_delivers_after_restart(
     broker.add_device("kiosk-11")
     controller.registry.add("kiosk-11", "kiosk")
     config = node_config(tmp_path, broker, "kiosk-11")
-    identity = DeviceIdentity("kiosk-11", "kiosk", DEVICE_PASSWORD)
-    config_file = tmp_path / "kiosk-11.toml"
-    config_file.write_text(node_file_text(identity, mqtt_host="127.0.0.1", mqtt_port=broker.port,
-                                          data_dir=str(config.data_dir)))
+    config_file = write_node_file(tmp_path, broker, "kiosk-11")
     proc = subprocess.Popen([sys.executable, str(HERE / "node_process.py"), str(config_file), "5"],
                             stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
     ids = [proc.stdout.readline().strip() for _ in range(5)]
@@ -117,7 +121,6 @@ def test_unknown_device_is_pending_and_its_events_neither_stored_nor_acked(
         controller, make_node):
     node = make_node("stranger-02")  # not registered with the controller
     node.emit("rating", {"level": 1, "scale": 4})
-    from controller.registry import list_devices
     wait_for(lambda: any(d["id"] == "stranger-02" for d in
                          list_devices(controller.reader(), status="pending")))
     time.sleep(1.0)
@@ -141,25 +144,42 @@ def test_device_cannot_publish_into_another_devices_subtree(controller, make_nod
     client.disconnect()
 
 
-def test_killed_node_is_marked_offline_by_its_will(tmp_path, controller, broker):
-    from controller.registry import get_device
-    broker.add_device("kiosk-15")
-    controller.registry.add("kiosk-15", "kiosk")
-    config = node_config(tmp_path, broker, "kiosk-15")
-    identity = DeviceIdentity("kiosk-15", "kiosk", DEVICE_PASSWORD)
-    config_file = tmp_path / "kiosk-15.toml"
-    config_file.write_text(node_file_text(identity, mqtt_host="127.0.0.1", mqtt_port=broker.port,
-                                          data_dir=str(config.data_dir)).replace(
-                                              "[runtime]", "[runtime]\ntelemetry_interval = 60")
-                           .replace('password = "', 'keepalive = 2\npassword = "'))
-    proc = subprocess.Popen([sys.executable, str(HERE / "node_process.py"), str(config_file), "0"],
-                            cwd=HERE.parent)
-    try:
-        wait_for(lambda: get_device(controller.reader(), "kiosk-15")["online"])
-        proc.kill()
-        # The broker's will fires at 1.5 x keepalive (3 s); how fast is measured by
-        # `make bench`, the test only asks that it happens.
-        wait_for(lambda: not get_device(controller.reader(), "kiosk-15")["online"], timeout=15)
-    finally:
+@pytest.fixture
+def online_node_process(tmp_path, controller, broker):
+    """An approved node in its own process (keepalive 2 s), online; killed at the end."""
+    procs = []
+
+    def start(device_id: str) -> subprocess.Popen:
+        broker.add_device(device_id)
+        controller.registry.add(device_id, "kiosk")
+        config_file = write_node_file(tmp_path, broker, device_id, keepalive=2)
+        proc = subprocess.Popen([sys.executable, str(HERE / "node_process.py"),
+                                 str(config_file), "0"], cwd=HERE.parent)
+        procs.append(proc)
+        wait_for(lambda: online(controller, device_id))
+        return proc
+
+    yield start
+    for proc in procs:
         proc.kill()
         proc.wait()
+
+
+def online(controller, device_id: str) -> bool:
+    return get_device(controller.reader(), device_id)["online"]
+
+
+def test_frozen_node_is_marked_offline_by_liveness(controller, online_node_process):
+    """A node whose link dies silently (SIGSTOP keeps its TCP connection open)."""
+    proc = online_node_process("kiosk-16")
+    proc.send_signal(signal.SIGSTOP)
+    wait_for(lambda: not online(controller, "kiosk-16"), timeout=15)
+    proc.send_signal(signal.SIGCONT)  # it comes back: its next telemetry or birth says so
+    wait_for(lambda: online(controller, "kiosk-16"), timeout=15)
+
+
+def test_killed_node_is_marked_offline(controller, online_node_process):
+    online_node_process("kiosk-15").kill()
+    # Its connection closes, so the broker publishes the will at once; a node
+    # that cannot close it is caught by liveness (above). Timings: `make bench`.
+    wait_for(lambda: not online(controller, "kiosk-15"), timeout=15)

@@ -6,9 +6,9 @@ import datetime as dt
 import json
 
 import pytest
-from speaker_support import TZ, noise_wav
 
 from controller.cli import main as controller_main
+from speaker_support import TZ, noise_wav
 
 
 def cli(bed, *args: str) -> list[str]:
@@ -51,6 +51,7 @@ def test_served_controller_lets_devices_download_audio_added_by_the_cli(tmp_path
     import sys
 
     import requests
+
     from conftest import CONTROLLER_PASSWORD, DEVICE_PASSWORD, wait_for
     data = tmp_path / "data"
     (tmp_path / "bulletin.wav").write_bytes(noise_wav(1.0))

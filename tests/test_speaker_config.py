@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import node_config
 
+from conftest import node_config
 from node_runtime.errors import ConfigError
 from node_runtime.node import Node
 from speaker_node.cli import build

@@ -8,6 +8,10 @@ import sys
 import time
 
 from conftest import DEVICE_PASSWORD, node_config, wait_for
+from node_runtime.node import Node
+from provisioning.identity import DeviceIdentity
+from provisioning.node_file import node_file_text
+from speaker_node.cli import build
 from speaker_support import (
     TZ,
     best_match,
@@ -18,11 +22,6 @@ from speaker_support import (
     restart,
     soon,
 )
-
-from node_runtime.node import Node
-from provisioning.identity import DeviceIdentity
-from provisioning.node_file import node_file_text
-from speaker_node.cli import build
 
 
 def test_speaker_with_unsynchronised_clock_skips_timed_item_with_receipt(bed):

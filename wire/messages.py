@@ -76,7 +76,8 @@ def utc_now() -> dt.datetime:
 
 def format_ts(when: dt.datetime) -> str:
     """ISO 8601 in UTC with milliseconds and a ``Z``: the one timestamp form on the wire."""
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    utc = when.astimezone(dt.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def parse_ts(text: str) -> dt.datetime:
@@ -97,7 +98,8 @@ def encode(kind: Topic, body: dict[str, Any]) -> bytes:
     payload = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise MessageError(
-            f"{kind.value} message is {len(payload)} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit",
+            f"{kind.value} message is {len(payload)} bytes, "
+            f"over the {MAX_PAYLOAD_BYTES}-byte limit",
             "size",
         )
     return payload

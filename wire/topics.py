@@ -14,6 +14,8 @@ from wire.errors import TopicError
 
 ROOT = "tt/v1"
 DEVICE_ROOT = f"{ROOT}/dev"
+#: Controller -> dashboards: a desk got many negative answers (not retained).
+ALERTS = f"{ROOT}/alerts"
 
 #: Device ids double as MQTT usernames: lowercase, digits and dashes.
 DEVICE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")

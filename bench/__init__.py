@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): figures the issues name, against baselines run alongside."""

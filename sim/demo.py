@@ -1,0 +1,217 @@
+"""``make demo``: Mosquitto, the controller and simulated devices, with a live status.
+
+Everything it runs keeps its files under ``.demo/``: the broker's config and
+accounts, the controller's database, each device's node file and outbox,
+and the logs. It writes the API base URL to ``.demo/api-url`` and an admin
+token to ``.demo/admin-token``, and stops everything on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Sequence
+from typing import Any
+
+from controller import auth
+from controller.broker import CONTROLLER_USER, BrokerConfig, Mosquitto, free_port, new_password
+from controller.registry import Registry
+from controller.writer import open_writer
+from provisioning.identity import new_identity
+from provisioning.node_file import node_file_text
+
+
+#: (device id, role, hamlet, command that runs it given its node file)
+def simulated_devices(kiosks: int, window: bool = False) -> list[tuple[str, str, str, list[str]]]:
+    devices = [(f"sim-kiosk-{n:02d}", "kiosk", "Ấp 1",
+                [sys.executable, "-m", "sim.cli", "kiosk", "--config"])
+               for n in range(1, kiosks + 1)]
+    if window:  # the real Kivy kiosk, in a window on the user's display
+        devices.append((WINDOW_KIOSK, "kiosk", "Ấp 1", [sys.executable, "-m", "kiosk.cli",
+                                                         "--config"]))
+    return devices
+
+
+WINDOW_KIOSK = "kiosk-window"
+
+
+class Demo:
+    """Starts and stops the demo's processes."""
+
+    def __init__(self, root: pathlib.Path, kiosks: int = 3, window: bool = False):
+        self.root = root
+        self.kiosks = kiosks
+        self.window = window
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.broker: Mosquitto | None = None
+        self.api_url = ""
+        self.token = ""
+
+    def start(self) -> None:
+        self.root.mkdir(exist_ok=True)
+        (self.root / "logs").mkdir(exist_ok=True)
+        broker = BrokerConfig(self.root / "broker", port=free_port())
+        controller_password = new_password()
+        broker.set_user(CONTROLLER_USER, controller_password)
+        password_file = self.root / "broker" / "controller-password"
+        password_file.write_text(controller_password)
+        devices = self._provision(broker)
+        self.broker = Mosquitto(broker)
+        self.broker.start()
+        url_file = self.root / "api-url"
+        url_file.unlink(missing_ok=True)
+        self._spawn("controller", [
+            sys.executable, "-m", "controller.cli", "--data", str(self.root / "controller"),
+            "serve", "--mqtt-port", str(broker.port), "--mqtt-password-file", str(password_file),
+            "--http-port", "0", "--url-file", str(url_file)])
+        deadline = time.monotonic() + 30
+        while not url_file.exists() or not url_file.read_text().strip():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the controller did not start; see .demo/logs/controller.log")
+            time.sleep(0.1)
+        self.api_url = url_file.read_text().strip()
+        if self.window:
+            self._roster_for_window_kiosk()
+        for device_id, command in devices:
+            self._spawn(device_id, command)
+
+    def _roster_for_window_kiosk(self) -> None:
+        """An officer on duty at the window kiosk's desk, so its ratings carry one."""
+        now = dt.datetime.now(dt.UTC)
+        self.send("PUT", "/api/v1/officers/demo-lan",
+                  {"name": "Nguyễn Thị Lan", "title": "Công chức Tư pháp – Hộ tịch"})
+        self.send("PUT", "/api/v1/desks/quay-1", {"name": "Bộ phận một cửa — Quầy 1",
+                                                  "kiosk": WINDOW_KIOSK})
+        self.send("POST", "/api/v1/roster", {
+            "desk": "quay-1", "officer": "demo-lan",
+            "start": (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": (now + dt.timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+    def send(self, method: str, path: str, body: Any) -> Any:
+        request = urllib.request.Request(
+            self.api_url + path, data=json.dumps(body).encode(), method=method,
+            headers={"Authorization": f"Bearer {self.token}",
+                     "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
+
+    def _provision(self, broker: BrokerConfig) -> list[tuple[str, list[str]]]:
+        commands = []
+        with open_writer(self.root / "controller" / "controller.db") as writer:
+            registry = Registry(writer)
+            self.token = writer.call(lambda db: auth.create_token(db, "demo-admin"))
+            (self.root / "admin-token").write_text(self.token + "\n")
+            for device_id, role, hamlet, command in simulated_devices(self.kiosks,
+                                                                      self.window):
+                identity = new_identity(device_id, role, hamlet=hamlet)
+                broker.set_user(device_id, identity.password)
+                registry.add(device_id, role, hamlet=hamlet)
+                device_dir = self.root / "devices" / device_id
+                device_dir.mkdir(parents=True, exist_ok=True)
+                node_file = device_dir / "node.toml"
+                node_file.write_text(node_file_text(
+                    identity, mqtt_host="127.0.0.1", mqtt_port=broker.port,
+                    data_dir=str((device_dir / "data").resolve()),
+                    runtime={"telemetry_interval": 10, "clock_check": "always"}))
+                commands.append((device_id, [*command, str(node_file)]))
+        return commands
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        log = open(self.root / "logs" / f"{name}.log", "ab")  # noqa: SIM115
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.processes.append((name, subprocess.Popen(command, stdout=log, stderr=log, env=env)))
+        log.close()
+
+    def get(self, path: str) -> Any:
+        request = urllib.request.Request(self.api_url + path,
+                                         headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.load(response)
+
+    def status(self) -> str:
+        devices = self.get("/api/v1/devices")
+        health = self.get("/api/v1/health")
+        ratings = self.get("/api/v1/ratings?limit=5&include_misuse=true")
+        lines = [
+            f"thanthien demo — API {self.api_url}/api/v1   (Ctrl-C to stop)",
+            f"events stored: {health['counts'].get('events_stored', 0)}   "
+            f"rejected: {sum(health['rejections'].values())}",
+            "",
+            f"{'device':18} {'role':8} {'status':9} {'online':7} outbox",
+        ]
+        for d in devices:
+            depth = (d["telemetry"] or {}).get("outbox_depth", "-")
+            lines.append(f"{d['id']:18} {d['role'] or '-':8} {d['status']:9} "
+                         f"{'yes' if d['online'] else 'no':7} {depth}")
+        lines += ["", "latest ratings:"]
+        lines += [f"  {r['ts']}  {r['device']:16} level {r['level']}/{r['scale']} "
+                  f"{r['data'].get('label', '')}" for r in ratings]
+        return "\n".join(lines)
+
+    def check_children(self) -> list[str]:
+        return [f"{name} exited with {p.returncode}" for name, p in self.processes
+                if p.poll() is not None]
+
+    def stop(self) -> None:
+        for _, process in reversed(self.processes):
+            if process.poll() is None:
+                process.terminate()
+        for _, process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if self.broker:
+            self.broker.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="thanthien-sim demo")
+    parser.add_argument("--kiosks", type=int, default=3)
+    parser.add_argument("--dir", default=".demo")
+    parser.add_argument("--duration", type=float, default=0, help="stop after N seconds")
+    parser.add_argument("--window", action=argparse.BooleanOptionalAction,
+                        default=bool(os.environ.get("DISPLAY")),
+                        help="also run the real kiosk in a window (default: if DISPLAY is set)")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    demo = Demo(pathlib.Path(args.dir), kiosks=args.kiosks, window=args.window)
+    tty = sys.stdout.isatty()
+    try:
+        demo.start()
+        print(f"API base URL: {demo.api_url}   (in {args.dir}/api-url)")
+        print(f"admin token:  {demo.token}   (in {args.dir}/admin-token)")
+        print(f"try: curl -H \"Authorization: Bearer $(cat {args.dir}/admin-token)\" "
+              f"$(cat {args.dir}/api-url)/api/v1/ratings", flush=True)
+        started = time.monotonic()
+        while not stop.wait(1.0 if tty else 5.0):
+            if args.duration and time.monotonic() - started > args.duration:
+                break
+            problems = demo.check_children()
+            if problems:
+                print("demo: " + "; ".join(problems) + f" (see {args.dir}/logs)", file=sys.stderr)
+                return 1
+            try:
+                screen = demo.status()
+            except OSError as exc:
+                screen = f"controller not answering: {exc}"
+            print(("\033[H\033[J" if tty else "\n") + screen, flush=True)
+    finally:
+        demo.stop()
+        print("demo stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The command lines a technician uses: provision offline, import, add, tokens."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from controller.broker import BrokerConfig
+from controller.cli import main as controller_main
+from node_runtime.config import load_config
+from provisioning.cli import main as provision_main
+
+
+def test_offline_provisioning_then_import_lets_the_device_in(tmp_path, broker, make_controller):
+    out = tmp_path / "sd-card"
+    assert provision_main(["speaker-ap4-01", "--role", "speaker", "--hamlet", "Ấp 4",
+                           "--mqtt-port", str(broker.port), "--data-dir", str(tmp_path / "n"),
+                           "--out", str(out)]) == 0
+    config = load_config(out / "node.toml")
+    data = tmp_path / "controller"
+    assert controller_main(["--data", str(data), "device", "import", str(out / "broker-account"),
+                            "--role", "speaker", "--broker-dir", str(broker.config.directory)]) == 0
+    broker.process.reload()
+    # The broker accepts the password that only the device's file holds.
+    result = subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-u", config.device_id,
+                             "-P", config.mqtt.password, "-t",
+                             f"tt/v1/dev/{config.device_id}/telemetry", "-m", "{}"],
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode == 0, result.stderr
+
+
+def test_device_add_writes_account_registry_and_node_file(tmp_path, capsys):
+    broker_dir = tmp_path / "broker"
+    BrokerConfig(broker_dir).write()
+    data = tmp_path / "controller"
+    assert controller_main(["--data", str(data), "device", "add", "kiosk-mc-01", "--role",
+                            "kiosk", "--broker-dir", str(broker_dir), "--out",
+                            str(tmp_path / "kiosk.toml")]) == 0
+    assert "kiosk-mc-01" in BrokerConfig(broker_dir).users()
+    assert load_config(tmp_path / "kiosk.toml").device_id == "kiosk-mc-01"
+    controller_main(["--data", str(data), "device", "list"])
+    assert "kiosk-mc-01" in capsys.readouterr().out
+
+
+def test_bad_device_id_is_refused_with_reason(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "provisioning.cli", "Loa Ap 1", "--role",
+                             "speaker", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 2 and "invalid device id 'Loa Ap 1'" in result.stderr
+
+
+def test_token_create_and_revoke(tmp_path, capsys):
+    data = str(tmp_path / "c")
+    assert controller_main(["--data", data, "token", "create", "leader"]) == 0
+    assert capsys.readouterr().out.startswith("tt_")
+    assert controller_main(["--data", data, "token", "revoke", "leader"]) == 0
+    assert controller_main(["--data", data, "token", "revoke", "leader"]) == 1

@@ -1,0 +1,41 @@
+"""`make demo` as a new user sees it: devices online and ratings arriving through the API."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import signal
+import subprocess
+import sys
+import urllib.request
+
+from conftest import wait_for
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_demo_runs_devices_online_ratings_arrive_and_stops_cleanly(tmp_path):
+    demo_dir = tmp_path / "demo"
+    proc = subprocess.Popen([sys.executable, "-m", "sim.demo", "--dir", str(demo_dir),
+                             "--kiosks", "2", "--no-window"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: (demo_dir / "admin-token").exists() and (demo_dir / "api-url").exists()
+                 and (demo_dir / "api-url").read_text().strip(), timeout=30)
+        url = (demo_dir / "api-url").read_text().strip()
+        token = (demo_dir / "admin-token").read_text().strip()
+
+        def get(path):
+            request = urllib.request.Request(url + path,
+                                             headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.load(response)
+
+        wait_for(lambda: sum(d["online"] for d in get("/api/v1/devices")) == 2, timeout=30)
+        wait_for(lambda: len(get("/api/v1/ratings")) >= 2, timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "demo stopped." in output
+    assert "admin token:" in output

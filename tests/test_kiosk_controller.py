@@ -1,0 +1,190 @@
+"""The controller's side of the kiosk, over the real broker and the real HTTP API:
+roster and attribution, rating filters and statistics, alerts, follow-up cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+
+import pytest
+import requests
+
+from conftest import wait_for
+from controller.auth import create_token
+from node_runtime.session import MqttSession
+from wire.messages import format_ts, utc_now
+from wire.rating import EVENT_RATING, EVENT_RATING_DETAIL
+from wire.topics import ALERTS
+
+
+class Api:
+    """The HTTP API as a leader's tool would use it."""
+
+    def __init__(self, controller):
+        self.url = controller.api_url
+        token = controller.writer.call(lambda db: create_token(db, "test"))
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def __call__(self, method: str, path: str, body=None, **query):
+        response = requests.request(method, self.url + path, json=body, params=query,
+                                    headers=self.headers, timeout=10)
+        assert response.status_code < 300, (response.status_code, response.text)
+        return response.json()
+
+
+@pytest.fixture
+def api(controller) -> Api:
+    return Api(controller)
+
+
+def rate(node, level: int, **data):
+    body = {"level": level, "scale": 4, "reasons": [], "misuse": False, **data}
+    return node.emit(EVENT_RATING, body)
+
+
+def test_roster_officer_on_duty_reaches_kiosk_config_and_ratings(controller, make_node, api):
+    node = make_node("kiosk-c1", controller=controller)
+    api("PUT", "/api/v1/officers/lan", {"name": "Nguyễn Thị Lan", "title": "Công chức tư pháp"})
+    api("PUT", "/api/v1/desks/mot-cua-1", {"name": "Quầy 1", "kiosk": "kiosk-c1"})
+    now = utc_now()
+    api("POST", "/api/v1/roster", {"desk": "mot-cua-1", "officer": "lan",
+                                   "start": format_ts(now - dt.timedelta(hours=1)),
+                                   "end": format_ts(now + dt.timedelta(hours=3))})
+    wait_for(lambda: node.desired.get("duty"))
+    assert node.desired["desk"] == "Quầy 1"
+    assert node.desired["duty"][0]["officer"]["name"] == "Nguyễn Thị Lan"
+    rate(node, 2)  # the kiosk named no officer: the roster's is used
+    got = wait_for(lambda: api("GET", "/api/v1/ratings", officer="lan"))
+    assert got[0]["desk"] == "mot-cua-1" and got[0]["officer"] == "lan"
+
+
+def test_ratings_filters_leave_misuse_out_unless_asked(controller, make_node, api):
+    node = make_node("kiosk-c2", controller=controller)
+    rate(node, 1, officer={"id": "a"})
+    rate(node, 1, officer={"id": "a"}, misuse=True)
+    rate(node, 3, officer={"id": "b"})
+    wait_for(lambda: node.outbox.depth == 0)
+    assert len(api("GET", "/api/v1/ratings")) == 2
+    assert len(api("GET", "/api/v1/ratings", include_misuse="true")) == 3
+    assert [r["level"] for r in api("GET", "/api/v1/ratings", officer="b")] == [3]
+    future = format_ts(utc_now() + dt.timedelta(hours=1))
+    assert api("GET", "/api/v1/ratings", since=future) == []
+
+
+def test_stats_give_satisfaction_index_by_officer_and_reason(controller, make_node, api):
+    node = make_node("kiosk-c3", controller=controller)
+    for level, officer in ((1, "a"), (2, "a"), (4, "a"), (3, "b")):
+        rate(node, level, officer={"id": officer}, ts_local="2026-03-02T09:15:00.000+07:00")
+    bad = rate(node, 4, officer={"id": "b"}, ts_local="2026-03-02T14:00:00.000+07:00")
+    node.emit(EVENT_RATING_DETAIL, {"rating_id": bad["id"], "reasons": ["waited", "papers"]})
+    wait_for(lambda: node.outbox.depth == 0)
+    stats = api("GET", "/api/v1/ratings/stats")
+    assert stats["count"] == 5 and stats["satisfaction_index"] == 0.4
+    by_officer = {g["key"]: g for g in stats["by"]["officer"]}
+    assert by_officer["a"]["satisfaction_index"] == round(2 / 3, 4)
+    assert by_officer["b"]["satisfaction_index"] == 0.0
+    assert {g["key"]: g["count"] for g in stats["by"]["hour"]} == {9: 4, 14: 1}
+    assert {g["key"] for g in stats["by"]["reason"]} == {"waited", "papers"}
+    assert {g["key"]: g["count"] for g in stats["by"]["level"]}["4/4"] == 2
+
+
+def test_alert_raised_published_and_listed_for_negative_desk(controller, make_node, api,
+                                                             broker):
+    received: list[dict] = []
+    got_one = threading.Event()
+    listener = MqttSession("alert-listener", broker.controller_settings())
+    listener.subscribe(ALERTS, lambda t, p: (received.append(json.loads(p)), got_one.set()))
+    listener.start()
+    try:
+        wait_for(listener.is_connected.is_set)
+        node = make_node("kiosk-c4", controller=controller)
+        for level in (1, 4, 4):
+            rate(node, level)
+        wait_for(lambda: node.outbox.depth == 0)
+        assert api("GET", "/api/v1/alerts") == []  # only 3 answers so far
+        rate(node, 4)
+        alerts = wait_for(lambda: api("GET", "/api/v1/alerts"))
+        assert alerts[0]["desk"] == "kiosk-c4" and alerts[0]["negative"] == 3
+        assert got_one.wait(10) and received[0]["answers"] == 4
+        rate(node, 4)  # the same window alerts once
+        wait_for(lambda: node.outbox.depth == 0)
+        assert len(api("GET", "/api/v1/alerts")) == 1
+    finally:
+        listener.close()
+
+
+def test_alert_rules_are_configurable_and_survive_restart(make_controller, make_node):
+    first = make_controller()
+    Api(first)("PUT", "/api/v1/alerts/rules", {"min_answers": 2, "negative_share": 1.0})
+    first.close()
+    controller = make_controller()
+    api = Api(controller)
+    assert api("GET", "/api/v1/alerts/rules")["min_answers"] == 2
+    node = make_node("kiosk-c5", controller=controller)
+    rate(node, 4)
+    rate(node, 4)
+    assert wait_for(lambda: api("GET", "/api/v1/alerts"))[0]["answers"] == 2
+
+
+def test_dissatisfied_rating_opens_case_leaders_can_close(controller, make_node, api):
+    node = make_node("kiosk-c6", controller=controller)
+    rate(node, 1)
+    rate(node, 4, misuse=True)  # flagged: no case
+    bad = rate(node, 4, dossier_code="H12.34")
+    cases = wait_for(lambda: api("GET", "/api/v1/cases"))
+    assert len(cases) == 1 and cases[0]["rating"]["id"] == bad["id"]
+    assert cases[0]["status"] == "open"
+    case = api("PUT", f"/api/v1/cases/{cases[0]['id']}",
+               {"status": "contacted", "note": "Đã gọi điện xin lỗi"})
+    assert case["status"] == "contacted" and case["note"] == "Đã gọi điện xin lỗi"
+    assert api("GET", "/api/v1/cases", status="open") == []
+
+
+def test_case_update_refuses_unknown_status(controller, api):
+    response = requests.put(api.url + "/api/v1/cases/1", json={"status": "lost"},
+                            headers=api.headers, timeout=10)
+    assert response.status_code == 400 and "expected one of" in response.json()["error"]
+
+
+def test_stats_leave_misuse_out_unless_asked(controller, make_node, api):
+    node = make_node("kiosk-c7", controller=controller)
+    rate(node, 1)
+    rate(node, 4, misuse=True)
+    wait_for(lambda: node.outbox.depth == 0)
+    assert api("GET", "/api/v1/ratings/stats", by="level")["count"] == 1
+    both = api("GET", "/api/v1/ratings/stats", by="level", include_misuse="true")
+    assert both["count"] == 2 and both["satisfaction_index"] == 0.5
+
+
+def test_roster_refresh_slides_the_kiosks_week_of_shifts(controller, make_node, api):
+    """A kiosk running for weeks must learn of shifts that entered its 7-day window."""
+    node = make_node("kiosk-c8", controller=controller)
+    api("PUT", "/api/v1/officers/binh", {"name": "Lê Văn Bình"})
+    api("PUT", "/api/v1/desks/quay-2", {"name": "Quầy 2", "kiosk": "kiosk-c8"})
+    now = utc_now()
+    start, end = now + dt.timedelta(days=1), now + dt.timedelta(days=1, hours=4)
+    # Written as an old roster would be, without a push to the kiosk.
+    controller.writer.call(lambda db: db.execute(
+        "INSERT INTO roster (desk, officer, start, end) VALUES ('quay-2', 'binh', ?, ?)",
+        (format_ts(start), format_ts(end))))
+    assert wait_for(lambda: "desk" in node.desired) and node.desired.get("duty") == []
+    controller.roster._next_refresh = 0  # the hour has come
+    controller.roster.refresh_if_due()
+    wait_for(lambda: node.desired.get("duty"))
+    assert node.desired["duty"][0]["officer"]["id"] == "binh"
+
+
+def test_report_csv_per_officer_for_the_district(controller, make_node, api):
+    node = make_node("kiosk-c9", controller=controller)
+    api("PUT", "/api/v1/officers/lan", {"name": "Nguyễn Thị Lan", "title": "Tư pháp"})
+    for level in (1, 1, 2, 4):
+        rate(node, level, officer={"id": "lan"})
+    wait_for(lambda: node.outbox.depth == 0)
+    response = requests.get(api.url + "/api/v1/ratings/report.csv", headers=api.headers,
+                            timeout=10)
+    assert response.headers["Content-Type"].startswith("text/csv")
+    lines = response.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == ("officer,name,title,answers,level 1/4,level 2/4,level 4/4,"
+                        "satisfaction_index")
+    assert lines[1] == "lan,Nguyễn Thị Lan,Tư pháp,4,2,1,1,0.7500"
