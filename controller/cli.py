@@ -92,10 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args, data)
         if args.command == "token":
             return _token(args, data)
-        if args.command in ("audio", "broadcast"):
-            return speaker_cli.run(args, data) or 0
         if args.command == "broker":
             return _broker(args)
+        if args.command in ("audio", "broadcast"):
+            return speaker_cli.run(args, data) or 0
         return _device(args, data)
     except (ThanthienError, OSError) as exc:
         parser.exit(2, f"thanthien-controller: {exc}\n")

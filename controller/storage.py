@@ -137,9 +137,8 @@ def _speaker(db: sqlite_utils.Database) -> None:
 
 
 #: Every schema change, in order; append new ones (from any module), never reorder.
-MIGRATIONS: list[Migration] = [_initial]
+MIGRATIONS: list[Migration] = [_initial, _speaker]
 
 from controller.rating_schema import kiosk_schema  # noqa: E402 - needs Migration above
 
 MIGRATIONS.append(kiosk_schema)
-MIGRATIONS.append(_speaker)

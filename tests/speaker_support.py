@@ -251,6 +251,19 @@ def flac_bytes(samples: np.ndarray, rate: int = 44100, block: int = 4096) -> byt
     return bytes(out)
 
 
+def mp3_bytes(samples: np.ndarray, rate: int = 44100) -> bytes:
+    """Mono samples in -1..1 encoded as an MP3 (LAME, through lameenc)."""
+    import lameenc
+
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(128)
+    encoder.set_in_sample_rate(rate)
+    encoder.set_channels(1)
+    encoder.set_quality(2)
+    pcm = np.clip(samples * 32767, -32768, 32767).astype("<i2").tobytes()
+    return bytes(encoder.encode(pcm) + encoder.flush())
+
+
 def noise_flac(seconds: float = 2.0, level: float = 0.05, seed: int = 4) -> bytes:
     rng = np.random.default_rng(seed)
     return flac_bytes(rng.standard_normal(int(seconds * 44100)) * level)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import io
-import pathlib
 import wave
 
 import numpy as np
 import pyloudnorm
 import requests
+from speaker_support import mp3_bytes, noise_flac, noise_wav, wav_bytes
 
 from conftest import DEVICE_PASSWORD
 from controller.cli import main as controller_main
-from speaker_support import noise_flac, noise_wav, wav_bytes
 
 
 def rendition_loudness(bed, sha: str) -> float:
@@ -113,7 +112,12 @@ def test_audio_upload_accepts_flac_and_refuses_truncated_flac(bed):
 
 
 def test_audio_upload_decodes_mp3_and_refuses_a_silent_one(bed):
-    data = (pathlib.Path(__file__).parent / "data" / "silence.mp3").read_bytes()
-    resp = bed.upload(data, name="silence.mp3")
-    assert resp.status_code == 400
-    assert "silent" in resp.json()["error"]
+    rng = np.random.default_rng(7)
+    noise = mp3_bytes(rng.standard_normal(2 * 44100) * 0.05)
+    resp = bed.upload(noise, name="bulletin.mp3")
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["format"] == "mp3"
+    assert abs(rendition_loudness(bed, resp.json()["sha256"]) - (-16.0)) < 0.5
+    silence = bed.upload(mp3_bytes(np.zeros(44100)), name="silence.mp3")
+    assert silence.status_code == 400
+    assert "silent" in silence.json()["error"]

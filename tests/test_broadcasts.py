@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from controller.desired_config import get_desired
 from speaker_support import TZ, noise_wav
+
+from controller.desired_config import get_desired
 
 
 def setup_hamlets(bed) -> int:

@@ -6,9 +6,9 @@ import datetime as dt
 import json
 
 import pytest
+from speaker_support import TZ, noise_wav
 
 from controller.cli import main as controller_main
-from speaker_support import TZ, noise_wav
 
 
 def cli(bed, *args: str) -> list[str]:

@@ -7,11 +7,6 @@ import subprocess
 import sys
 import time
 
-from conftest import DEVICE_PASSWORD, node_config, wait_for
-from node_runtime.node import Node
-from provisioning.identity import DeviceIdentity
-from provisioning.node_file import node_file_text
-from speaker_node.cli import build
 from speaker_support import (
     TZ,
     best_match,
@@ -22,6 +17,12 @@ from speaker_support import (
     restart,
     soon,
 )
+
+from conftest import DEVICE_PASSWORD, node_config, wait_for
+from node_runtime.node import Node
+from provisioning.identity import DeviceIdentity
+from provisioning.node_file import node_file_text
+from speaker_node.cli import build
 
 
 def test_speaker_with_unsynchronised_clock_skips_timed_item_with_receipt(bed):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from conftest import wait_for
 from speaker_support import Recorder, best_match, noise_wav, read_pcm, receipt_of
+
+from conftest import wait_for
 
 
 def test_speaker_plays_normalised_audio_at_scheduled_time_with_relay_around_it(bed):
