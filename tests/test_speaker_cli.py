@@ -36,6 +36,17 @@ def test_broadcast_cli_adds_lists_exports_and_cancels(bed, capsys):
     assert json.loads(capsys.readouterr().out)["level"] == "emergency"
 
 
+def test_broadcast_cli_sets_volume_and_quiet_hours(bed, capsys):
+    bed.ctl.registry.add("spk-cli-2", "speaker", hamlet="cay-gao")
+    assert controller_main(cli(bed, "volume", "--hamlet", "cay-gao", "0.4")) == 0
+    assert json.loads(capsys.readouterr().out)["speakers"] == ["spk-cli-2"]
+    assert controller_main(cli(bed, "quiet-hours", "22:00", "05:00")) == 0
+    assert json.loads(capsys.readouterr().out)["quiet_hours"] == ["22:00", "05:00"]
+    with pytest.raises(SystemExit):
+        controller_main(cli(bed, "volume", "--speaker", "spk-cli-2", "1.5"))
+    assert "0 to 1" in capsys.readouterr().err
+
+
 def test_broadcast_cli_reports_refusals_readably(bed, capsys):
     audio = bed.upload(noise_wav(1.0)).json()
     with pytest.raises(SystemExit) as exit_info:
