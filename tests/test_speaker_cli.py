@@ -86,3 +86,15 @@ def test_served_controller_lets_devices_download_audio_added_by_the_cli(tmp_path
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_device_add_writes_a_speaker_node_file_with_the_controller_url(tmp_path):
+    from node_runtime.config import load_config
+    out = tmp_path / "loa-an-binh-1.toml"
+    assert controller_main(["--data", str(tmp_path / "data"), "device", "add", "loa-an-binh-1",
+                            "--role", "speaker", "--hamlet", "an-binh", "--broker-dir",
+                            str(tmp_path / "broker"), "--out", str(out),
+                            "--controller-url", "http://10.0.0.2:8080"]) == 0
+    config = load_config(out)
+    assert config.role == "speaker"
+    assert config.role_settings == {"controller_url": "http://10.0.0.2:8080"}
