@@ -50,6 +50,7 @@ def add_parsers(sub: Any) -> None:
     emergency.add_argument("--repeat-s", type=float, default=7200.0)
     emergency.add_argument("--expires-in-s", type=float, default=86400.0)
     emergency.add_argument("--title")
+    emergency.add_argument("--replaces", type=int, help="the emergency this one supersedes")
     bsub.add_parser("list", help="list scheduled items")
     receipts = bsub.add_parser("receipts", help="who played an item (CSV with --csv)")
     receipts.add_argument("broadcast_id", type=int)
@@ -123,7 +124,8 @@ def _broadcast(args: argparse.Namespace) -> int:
         resp = http.post(base, json={k: v for k, v in body.items() if v is not None})
     elif args.action == "emergency":
         body = {"audio_id": args.audio_id, "targets": _targets(args), "repeat_s": args.repeat_s,
-                "expires_in_s": args.expires_in_s, "title": args.title}
+                "expires_in_s": args.expires_in_s, "title": args.title,
+                "replaces": args.replaces}
         resp = http.post(base + "/emergency",
                          json={k: v for k, v in body.items() if v is not None})
     elif args.action == "list":
