@@ -1,8 +1,8 @@
 """Loudspeaker benchmarks: start-time error, start spread, emergency fan-out, node memory.
 
-``run()`` returns ``(name, value, unit)`` tuples; ``python -m bench.speaker``
-prints them as ``BENCH`` lines. Everything is real: Mosquitto, the
-controller, speaker nodes with the real runtime writing through PyAudio into
+``run(quick)`` returns ``(name, value, unit, goal, note)`` rows for ``make bench``;
+``python -m bench.speaker [NODES]`` prints them as ``BENCH`` lines. Everything is
+real: Mosquitto, the controller, speaker nodes with the real runtime writing through PyAudio into
 ALSA ``file`` PCMs over ``null`` (set up here in a temporary folder).
 Times are the nodes' own: a receipt's ``started`` is taken right after the
 node's precise wait for the scheduled instant, before the first write.
@@ -300,15 +300,38 @@ def node_memory() -> list[tuple[str, float, str]]:
     return [("speaker_node_rss", round(rss_kb / 1024, 1), "MB")]
 
 
-def run(fanout_nodes: int = 200) -> list[tuple[str, float, str]]:
-    results: list[tuple[str, float, str]] = []
-    results += start_error()
-    results += start_spread()
-    results += node_memory()
-    results += [(name.replace("_1_nodes", "_one_node"), value, unit)
+_GOALS = {
+    "speaker_start_error_p99": ("<= 20", "|receipt started - scheduled|, 12 items on one node"),
+    "speaker_start_error_median": ("-", "the same, median"),
+    "speaker_start_spread_10_nodes": ("<= 20", "max - min of 10 nodes' starts of one item"),
+    "speaker_node_rss": ("<= 40", "VmRSS of one thanthien-speaker process after playing"),
+}
+
+
+def _goal(name: str) -> tuple[str, str]:
+    if name in _GOALS:
+        return _GOALS[name]
+    if name.endswith("relay_on"):
+        return "<= 1", "emergency API call -> the last node's relay closed (sound 1 s later)"
+    if name.endswith("sounding"):
+        return "-", "emergency API call -> the last node writing sound"
+    if name.endswith("median"):
+        return "-", "emergency API call -> the median node's relay closed"
+    return "-", "the controller's emergency call: plan, group commit, publish"
+
+
+def run(quick: bool = False, fanout_nodes: int | None = None) -> list[
+        tuple[str, float, str, str, str]]:
+    """Every speaker figure for ``make bench``: (name, value, unit, goal, measured as)."""
+    nodes = fanout_nodes or (20 if quick else 200)
+    figures: list[tuple[str, float, str]] = []
+    figures += start_error(4 if quick else 12)
+    figures += start_spread(3 if quick else 10)
+    figures += node_memory()
+    figures += [(name.replace("_1_nodes", "_one_node"), value, unit)
                 for name, value, unit in emergency_fanout(1)]
-    results += emergency_fanout(fanout_nodes)
-    return results
+    figures += emergency_fanout(nodes)
+    return [(name, value, unit, *_goal(name)) for name, value, unit in figures]
 
 
 if __name__ == "__main__":
@@ -316,6 +339,6 @@ if __name__ == "__main__":
         import json
         _worker(json.loads(sys.argv[2]))
         sys.exit(0)
-    nodes = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    for name, value, unit in run(nodes):
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else None
+    for name, value, unit, _, _ in run(fanout_nodes=count):
         print(f"BENCH {name} {value} {unit}", flush=True)

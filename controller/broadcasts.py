@@ -152,7 +152,14 @@ class Broadcasts:
         return get_broadcast(self.reader(), broadcast_id)
 
     def emergency(self, body: dict[str, Any]) -> dict[str, Any]:
-        """An emergency now: attention tone, every ``repeat_s`` until it expires."""
+        """An emergency now: attention tone, every ``repeat_s`` until it expires, is
+        cancelled or is replaced (``replaces``: the id of the emergency it supersedes, as
+        Decision 18/2021 rebroadcasts a storm bulletin until the next one replaces it)."""
+        replaces = body.get("replaces")
+        if replaces is not None:
+            old = get_broadcast(self.reader(), replaces)
+            if old["level"] != "emergency" or old["status"] != "active":
+                raise InvalidRequest(f"replaces {replaces!r}: not an active emergency")
         lead = dt.timedelta(seconds=float(body.get("lead_s", EMERGENCY_LEAD_S)))
         repeat_s = float(body.get("repeat_s", EMERGENCY_REPEAT_S))
         if repeat_s < 60:
@@ -162,9 +169,12 @@ class Broadcasts:
         item = {**body, "level": "emergency", "start": format_ts(now + lead),
                 "repeat_s": repeat_s, "expires": format_ts(now + dt.timedelta(
                     seconds=expires_in)), "rrule": None}
-        for key in ("lead_s", "expires_in_s"):
+        for key in ("lead_s", "expires_in_s", "replaces"):
             item.pop(key, None)
-        return self.create(item)
+        created = self.create(item)
+        if replaces is not None:
+            self.cancel(replaces)  # after the new one is out: no gap in the warnings
+        return created
 
     def cancel(self, broadcast_id: int | str) -> dict[str, Any]:
         """Cancel an item: removed from every speaker's schedule (a playing one stops)."""

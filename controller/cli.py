@@ -67,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     add.add_argument("--mqtt-port", type=int, default=1883)
     add.add_argument("--node-data-dir", default="/var/lib/thanthien")
     add.add_argument("--out", required=True, help="where to write the device's node.toml")
+    add.add_argument("--controller-url", help="speakers: the controller's HTTP address, from "
+                     "which they download audio (written to the node file's [speaker] table)")
     imp = dsub.add_parser("import", help="import a broker-account line made offline")
     imp.add_argument("account_file")
     imp.add_argument("--role", required=True, choices=registry.ROLES)
@@ -160,9 +162,12 @@ def _device(args: argparse.Namespace, data: pathlib.Path) -> int:
             reg.add(identity.device_id, args.role, label=args.label, hamlet=args.hamlet)
             out = pathlib.Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
+            role_settings = ({"controller_url": args.controller_url}
+                             if args.controller_url and args.role == "speaker" else None)
             out.write_text(node_file_text(identity, mqtt_host=args.mqtt_host,
                                           mqtt_port=args.mqtt_port,
-                                          data_dir=args.node_data_dir))
+                                          data_dir=args.node_data_dir,
+                                          role_settings=role_settings))
             os.chmod(out, 0o600)
             print(f"device {identity.device_id} registered; node file {out}. Reload the broker "
                   "(systemctl reload mosquitto) to let it in.")

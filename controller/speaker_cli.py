@@ -50,12 +50,21 @@ def add_parsers(sub: Any) -> None:
     emergency.add_argument("--repeat-s", type=float, default=7200.0)
     emergency.add_argument("--expires-in-s", type=float, default=86400.0)
     emergency.add_argument("--title")
+    emergency.add_argument("--replaces", type=int, help="the emergency this one supersedes")
     bsub.add_parser("list", help="list scheduled items")
     receipts = bsub.add_parser("receipts", help="who played an item (CSV with --csv)")
     receipts.add_argument("broadcast_id", type=int)
     receipts.add_argument("--csv", action="store_true")
     cancel = bsub.add_parser("cancel", help="cancel an item everywhere")
     cancel.add_argument("broadcast_id", type=int)
+    volume = bsub.add_parser("volume", help="volume (0..1) of a hamlet's speakers or one speaker")
+    where = volume.add_mutually_exclusive_group(required=True)
+    where.add_argument("--hamlet")
+    where.add_argument("--speaker")
+    volume.add_argument("volume", type=float)
+    quiet = bsub.add_parser("quiet-hours", help="set the nightly quiet hours, e.g. 21:00 05:30")
+    quiet.add_argument("begin")
+    quiet.add_argument("end")
 
 
 def run(args: argparse.Namespace, data: pathlib.Path) -> int | None:
@@ -115,13 +124,22 @@ def _broadcast(args: argparse.Namespace) -> int:
         resp = http.post(base, json={k: v for k, v in body.items() if v is not None})
     elif args.action == "emergency":
         body = {"audio_id": args.audio_id, "targets": _targets(args), "repeat_s": args.repeat_s,
-                "expires_in_s": args.expires_in_s, "title": args.title}
+                "expires_in_s": args.expires_in_s, "title": args.title,
+                "replaces": args.replaces}
         resp = http.post(base + "/emergency",
                          json={k: v for k, v in body.items() if v is not None})
     elif args.action == "list":
         resp = http.get(base)
     elif args.action == "cancel":
         resp = http.delete(f"{base}/{args.broadcast_id}")
+    elif args.action == "volume":
+        api = args.api.rstrip("/") + "/api/v1"
+        path = (f"/hamlets/{args.hamlet}/volume" if args.hamlet
+                else f"/speakers/{args.speaker}/volume")
+        resp = http.put(api + path, json={"volume": args.volume})
+    elif args.action == "quiet-hours":
+        resp = http.put(args.api.rstrip("/") + "/api/v1/speakers/quiet-hours",
+                        json={"from": args.begin, "to": args.end})
     else:
         resp = http.get(f"{base}/{args.broadcast_id}/receipts",
                         params={"format": "csv"} if args.csv else None)

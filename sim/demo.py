@@ -47,9 +47,11 @@ WINDOW_KIOSK = "kiosk-window"
 class Demo:
     """Starts and stops the demo's processes."""
 
-    def __init__(self, root: pathlib.Path, kiosks: int = 3, window: bool = False):
+    def __init__(self, root: pathlib.Path, kiosks: int = 3, window: bool = False,
+                 speakers: int = 3, bulletin_in: float = 60.0):
         self.root = root
         self.kiosks = kiosks
+        self.speakers, self.bulletin_in = speakers, bulletin_in
         self.window = window
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.broker: Mosquitto | None = None
@@ -72,7 +74,8 @@ class Demo:
         self._spawn("controller", [
             sys.executable, "-m", "controller.cli", "--data", str(self.root / "controller"),
             "serve", "--mqtt-port", str(broker.port), "--mqtt-password-file", str(password_file),
-            "--http-port", "0", "--url-file", str(url_file)])
+            "--http-port", "0", "--url-file", str(url_file),
+            "--broker-passwd", str(broker.passwd)])
         deadline = time.monotonic() + 30
         while not url_file.exists() or not url_file.read_text().strip():
             if time.monotonic() > deadline:
@@ -83,6 +86,38 @@ class Demo:
             self._roster_for_window_kiosk()
         for device_id, command in devices:
             self._spawn(device_id, command)
+        if self.speakers:
+            self._start_speakers(broker)
+
+    def _start_speakers(self, broker: BrokerConfig) -> None:
+        """Hamlet speakers (real node code, sound into ALSA files under ``speakers/``) and a
+        bulletin to two hamlets ``bulletin_in`` seconds from now, plus a daily one."""
+        from sim import speakers
+        conf, made = speakers.provision_speakers(self.root / "speakers", broker, self.api_url,
+                                                 self.speakers)
+        assert self.broker is not None
+        self.broker.reload()
+        for device, hamlet, node_file in made:
+            self.send("POST", "/api/v1/devices", {"id": device, "role": "speaker",
+                                                  "hamlet": hamlet})
+            self._spawn(device, [sys.executable, "-m", "speaker_node.cli", "--config",
+                                 str(node_file)], {"ALSA_CONFIG_PATH": str(conf)})
+        body, content_type = speakers.multipart({"title": "Bản tin mẫu"}, "demo.wav",
+                                                speakers.bulletin_wav())
+        request = urllib.request.Request(
+            self.api_url + "/api/v1/audio", data=body, method="POST",
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": content_type})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            audio = json.load(response)
+        local = dt.datetime.now(dt.UTC) + dt.timedelta(hours=7, seconds=self.bulletin_in)
+        hamlets = sorted({h for _, h, _ in made})[:2]
+        self.send("POST", "/api/v1/broadcasts", {
+            "audio_id": audio["id"], "start": local.replace(tzinfo=None).isoformat(),
+            "targets": {"hamlets": hamlets}, "title": "Bản tin thử"})
+        tomorrow = (local + dt.timedelta(days=1)).date()
+        self.send("POST", "/api/v1/broadcasts", {
+            "audio_id": audio["id"], "start": f"{tomorrow}T06:30", "rrule": "FREQ=DAILY",
+            "title": "Bản tin sáng hằng ngày"})
 
     def _roster_for_window_kiosk(self) -> None:
         """An officer on duty at the window kiosk's desk, so its ratings carry one."""
@@ -125,9 +160,10 @@ class Demo:
                 commands.append((device_id, [*command, str(node_file)]))
         return commands
 
-    def _spawn(self, name: str, command: list[str]) -> None:
+    def _spawn(self, name: str, command: list[str], env_extra: dict[str, str] | None = None
+               ) -> None:
         log = open(self.root / "logs" / f"{name}.log", "ab")  # noqa: SIM115
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
         self.processes.append((name, subprocess.Popen(command, stdout=log, stderr=log, env=env)))
         log.close()
 
@@ -178,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="thanthien-sim demo")
     parser.add_argument("--kiosks", type=int, default=3)
     parser.add_argument("--dir", default=".demo")
+    parser.add_argument("--speakers", type=int, default=3,
+                        help="hamlet speakers playing into ALSA files (.demo/speakers/*.raw)")
+    parser.add_argument("--bulletin-in", type=float, default=60.0,
+                        help="seconds until the demo's test bulletin plays on two hamlets")
     parser.add_argument("--duration", type=float, default=0, help="stop after N seconds")
     parser.add_argument("--window", action=argparse.BooleanOptionalAction,
                         default=bool(os.environ.get("DISPLAY")),
@@ -186,7 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    demo = Demo(pathlib.Path(args.dir), kiosks=args.kiosks, window=args.window)
+    demo = Demo(pathlib.Path(args.dir), kiosks=args.kiosks, window=args.window,
+                speakers=args.speakers, bulletin_in=args.bulletin_in)
     tty = sys.stdout.isatty()
     try:
         demo.start()

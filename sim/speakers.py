@@ -2,8 +2,8 @@
 
 ``python -m sim.speakers`` runs a broker, the controller and six speakers in
 three hamlets, uploads a generated bulletin and schedules it daily at 06:30
-plus once a minute from now, then prints where to look. ``start_speakers``
-is the piece a larger demo calls with its own broker and controller.
+plus once a minute from now, then prints where to look. ``make demo``
+(:mod:`sim.demo`) uses :func:`provision_speakers` for its speakers.
 """
 
 from __future__ import annotations
@@ -45,31 +45,50 @@ def alsa_config(folder: pathlib.Path, device_ids: Sequence[str]) -> pathlib.Path
 def start_speakers(ctl: Any, broker: BrokerConfig, mosquitto: Mosquitto, folder: pathlib.Path,
                    count: int = 6) -> list[subprocess.Popen[bytes]]:
     """Provision ``count`` speakers across the hamlets and start their processes."""
-    folder.mkdir(parents=True, exist_ok=True)
-    devices = [f"loa-{HAMLETS[n % len(HAMLETS)]}-{n // len(HAMLETS) + 1}" for n in range(count)]
-    conf = alsa_config(folder, devices)
-    procs = []
-    identities = [DeviceIdentity(d, "speaker", new_password()) for d in devices]
-    for identity in identities:
-        broker.set_user(identity.device_id, identity.password)
+    conf, made = provision_speakers(folder, broker, ctl.api_url, count)
     mosquitto.reload()
     time.sleep(0.3)
     env = {**os.environ, "ALSA_CONFIG_PATH": str(conf)}
-    for n, identity in enumerate(identities):
-        hamlet = HAMLETS[n % len(HAMLETS)]
-        ctl.registry.add(identity.device_id, "speaker", hamlet=hamlet,
-                         label=f"Loa ấp {hamlet}")
-        node_file = folder / f"{identity.device_id}.toml"
-        node_file.write_text(node_file_text(
-            identity, mqtt_host="127.0.0.1", mqtt_port=broker.port,
-            data_dir=str(folder / identity.device_id),
-            runtime={"clock_check": "always"},
-            role_settings={"controller_url": ctl.api_url,
-                           "output_device": identity.device_id.replace("-", "_")}))
+    procs = []
+    for device, hamlet, node_file in made:
+        ctl.registry.add(device, "speaker", hamlet=hamlet, label=f"Loa ấp {hamlet}")
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "speaker_node.cli", "--config", str(node_file),
              "--log-level", "WARNING"], env=env, stderr=subprocess.DEVNULL))
     return procs
+
+
+def provision_speakers(root: pathlib.Path, broker: BrokerConfig, api_url: str,
+                       count: int) -> tuple[pathlib.Path, list[tuple[str, str, pathlib.Path]]]:
+    """Accounts and node files for ``count`` speakers of a running controller; returns the
+    ALSA config they need and (device id, hamlet, node file) for each. Reload the broker."""
+    root.mkdir(parents=True, exist_ok=True)
+    devices = [f"loa-{HAMLETS[n % len(HAMLETS)]}-{n // len(HAMLETS) + 1}" for n in range(count)]
+    conf = alsa_config(root.resolve(), devices)
+    made = []
+    for n, device in enumerate(devices):
+        identity = DeviceIdentity(device, "speaker", new_password())
+        broker.set_user(device, identity.password)
+        node_file = root / f"{device}.toml"
+        node_file.write_text(node_file_text(
+            identity, mqtt_host="127.0.0.1", mqtt_port=broker.port,
+            data_dir=str((root / device).resolve()),
+            runtime={"telemetry_interval": 10, "clock_check": "always"},
+            role_settings={"controller_url": api_url, "output_device": device.replace("-", "_")}))
+        made.append((device, HAMLETS[n % len(HAMLETS)], node_file))
+    return conf, made
+
+
+def multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body with text ``fields`` and one ``file``; (body, type)."""
+    boundary = "thanthien-" + new_password()[:16]
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+             .encode() for k, v in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                 f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                 .encode() + data + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def bulletin_wav(seconds: float = 6.0) -> bytes:

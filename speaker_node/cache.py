@@ -80,6 +80,21 @@ class AudioCache:
         os.utime(path)  # recently used: evicted last
         return data
 
+    def verified_path(self, sha256: str) -> pathlib.Path:
+        """:meth:`load` without reading the file into memory: hashed as a stream, so a
+        half-hour programme does not need its size in RAM."""
+        path = self.path(sha256)
+        try:
+            actual = sha256_file(path)
+        except FileNotFoundError:
+            raise CacheError(f"audio {sha256[:12]} is not in the cache") from None
+        if actual != sha256:
+            path.unlink(missing_ok=True)
+            self.rejected += 1
+            raise CorruptAudio(f"cached audio {sha256[:12]} is corrupt; deleted for refetch")
+        os.utime(path)
+        return path
+
     def verify_all(self) -> list[str]:
         """Re-hash every cached file; delete and return the corrupt ones."""
         bad = []

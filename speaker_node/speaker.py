@@ -17,6 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import pathlib
+import struct
 import threading
 import time
 import wave
@@ -267,12 +269,14 @@ class Speaker:
     def _load(self, occ: Occurrence) -> Any:
         import numpy as np
         try:
-            data = self.cache.load(occ.sha256)
+            path = self.cache.verified_path(occ.sha256)
         except CacheError as exc:  # missing, or corrupt and deleted: last chance to fetch
             log.warning("%s; fetching it again", exc)
             self.cache.fetch(occ.sha256, occ.bytes)
-            data = self.cache.load(occ.sha256)
-        pcm = decode_pcm(data)
+            path = self.cache.verified_path(occ.sha256)
+        pcm = wav_samples(path)
+        if pcm is None:
+            pcm = decode_pcm(path.read_bytes())
         if occ.emergency:
             pcm = np.concatenate([tones.attention_tone(self.attention_tone_s), pcm])
         return pcm
@@ -510,6 +514,33 @@ class Speaker:
             self.ledger.forget_before(time.time() - RECEIPTS_KEPT_S)
             self._fetch_wake.wait(10.0 if failed else 300.0)
             self._fetch_wake.clear()
+
+
+def wav_samples(path: pathlib.Path) -> Any:
+    """The samples of a 48 kHz mono 16-bit PCM WAV (the controller's renditions) mapped
+    from disk, not read into memory; None for any other file."""
+    import numpy as np
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        fmt_ok = False
+        while chunk := f.read(8):
+            if len(chunk) < 8:
+                return None
+            name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if name == b"fmt ":
+                fmt = f.read(size + (size & 1))
+                tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
+                fmt_ok = (tag, channels, rate, bits) == (1, 1, RATE, 16)
+            elif name == b"data":
+                if not fmt_ok:
+                    return None
+                frames = min(size, path.stat().st_size - f.tell()) // 2
+                return np.memmap(path, dtype="<i2", mode="r", offset=f.tell(), shape=(frames,))
+            else:
+                f.seek(size + (size & 1), 1)
+    return None
 
 
 def decode_pcm(data: bytes) -> Any:

@@ -143,3 +143,20 @@ def test_quiet_hours_can_be_changed_and_reach_every_speaker(bed):
     assert refused.status_code == 400 and "quiet hours" in refused.json()["error"]
     bad = bed.http.put(bed.url("/api/v1/speakers/quiet-hours"), json={"from": "9pm", "to": "5"})
     assert bad.status_code == 400 and "expected HH:MM" in bad.json()["error"]
+
+
+def test_new_emergency_replaces_the_previous_one(bed):
+    audio = setup_hamlets(bed)
+    first = bed.http.post(bed.url("/api/v1/broadcasts/emergency"),
+                          json={"audio_id": audio, "title": "Bão số 9, tin số 1"}).json()
+    second = bed.http.post(bed.url("/api/v1/broadcasts/emergency"),
+                           json={"audio_id": audio, "title": "Bão số 9, tin số 2",
+                                 "replaces": first["id"]})
+    assert second.status_code == 201, second.text
+    assert bed.http.get(bed.url(f"/api/v1/broadcasts/{first['id']}")).json()["status"] == \
+        "cancelled"
+    assert {i["broadcast"] for i in pushed(bed, "spk-a1")} == {second.json()["id"]}
+    normal = bed.schedule(audio, daytime(bed)).json()
+    refused = bed.http.post(bed.url("/api/v1/broadcasts/emergency"),
+                            json={"audio_id": audio, "replaces": normal["id"]})
+    assert refused.status_code == 400 and "not an active emergency" in refused.json()["error"]

@@ -31,7 +31,8 @@ def test_demo_runs_devices_online_ratings_arrive_and_stops_cleanly(tmp_path):
             with urllib.request.urlopen(request, timeout=5) as response:
                 return json.load(response)
 
-        wait_for(lambda: sum(d["online"] for d in get("/api/v1/devices")) == 2, timeout=30)
+        wait_for(lambda: sum(d["online"] for d in get("/api/v1/devices")
+                             if d["role"] == "kiosk") == 2, timeout=30)
         wait_for(lambda: len(get("/api/v1/ratings")) >= 2, timeout=60)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -39,3 +40,37 @@ def test_demo_runs_devices_online_ratings_arrive_and_stops_cleanly(tmp_path):
     assert proc.returncode == 0, output
     assert "demo stopped." in output
     assert "admin token:" in output
+
+
+def test_demo_speakers_play_the_bulletin_in_exactly_two_hamlets(tmp_path):
+    demo_dir = tmp_path / "demo"
+    proc = subprocess.Popen([sys.executable, "-m", "sim.demo", "--dir", str(demo_dir),
+                             "--kiosks", "0", "--speakers", "3", "--bulletin-in", "6",
+                             "--no-window"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: (demo_dir / "api-url").exists()
+                 and (demo_dir / "api-url").read_text().strip(), timeout=30)
+        url = (demo_dir / "api-url").read_text().strip()
+        token = (demo_dir / "admin-token").read_text().strip()
+
+        def get(path):
+            request = urllib.request.Request(url + path,
+                                             headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.load(response)
+
+        def played():
+            items = [b for b in get("/api/v1/broadcasts") if b["title"] == "Bản tin thử"]
+            if not items:
+                return None
+            rows = [s for occ in get(f"/api/v1/broadcasts/{items[0]['id']}/receipts")
+                    for s in occ["speakers"]]
+            return rows if rows and all(s["status"] == "played" for s in rows) else None
+
+        rows = wait_for(played, timeout=60)
+        assert sorted(s["hamlet"] for s in rows) == ["an-binh", "binh-loc"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output

@@ -135,3 +135,22 @@ def test_cache_is_bounded_and_evicts_files_no_longer_needed(tmp_path):
     assert cache.has(olds[1]) and cache.has(olds[2])
     cache._make_room(100_000, keep={olds[2]})  # olds[1] no longer needed: evicted for room
     assert not cache.has(olds[1]) and cache.has(olds[2])
+
+
+def test_rendition_is_played_from_disk_not_read_into_memory(tmp_path):
+    """A half-hour programme is 173 MB of PCM: the node maps the verified WAV instead."""
+    import numpy as np
+
+    from controller.audio_library import wav_bytes
+    from speaker_node.speaker import decode_pcm, wav_samples
+    data = wav_bytes(np.sin(np.arange(48000) / 10) * 0.3)
+    sha = hashlib.sha256(data).hexdigest()
+    cache = AudioCache(tmp_path / "audio", None)
+    cache.path(sha).write_bytes(data)
+    samples = wav_samples(cache.verified_path(sha))
+    assert isinstance(samples, np.memmap)
+    assert np.array_equal(np.asarray(samples), decode_pcm(data))
+    cache.path(sha).write_bytes(data[:-2] + b"\\0\\1")
+    with pytest.raises(CorruptAudio):
+        cache.verified_path(sha)
+    assert not cache.has(sha)

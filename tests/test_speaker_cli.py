@@ -36,6 +36,17 @@ def test_broadcast_cli_adds_lists_exports_and_cancels(bed, capsys):
     assert json.loads(capsys.readouterr().out)["level"] == "emergency"
 
 
+def test_broadcast_cli_sets_volume_and_quiet_hours(bed, capsys):
+    bed.ctl.registry.add("spk-cli-2", "speaker", hamlet="cay-gao")
+    assert controller_main(cli(bed, "volume", "--hamlet", "cay-gao", "0.4")) == 0
+    assert json.loads(capsys.readouterr().out)["speakers"] == ["spk-cli-2"]
+    assert controller_main(cli(bed, "quiet-hours", "22:00", "05:00")) == 0
+    assert json.loads(capsys.readouterr().out)["quiet_hours"] == ["22:00", "05:00"]
+    with pytest.raises(SystemExit):
+        controller_main(cli(bed, "volume", "--speaker", "spk-cli-2", "1.5"))
+    assert "0 to 1" in capsys.readouterr().err
+
+
 def test_broadcast_cli_reports_refusals_readably(bed, capsys):
     audio = bed.upload(noise_wav(1.0)).json()
     with pytest.raises(SystemExit) as exit_info:
@@ -75,3 +86,15 @@ def test_served_controller_lets_devices_download_audio_added_by_the_cli(tmp_path
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_device_add_writes_a_speaker_node_file_with_the_controller_url(tmp_path):
+    from node_runtime.config import load_config
+    out = tmp_path / "loa-an-binh-1.toml"
+    assert controller_main(["--data", str(tmp_path / "data"), "device", "add", "loa-an-binh-1",
+                            "--role", "speaker", "--hamlet", "an-binh", "--broker-dir",
+                            str(tmp_path / "broker"), "--out", str(out),
+                            "--controller-url", "http://10.0.0.2:8080"]) == 0
+    config = load_config(out)
+    assert config.role == "speaker"
+    assert config.role_settings == {"controller_url": "http://10.0.0.2:8080"}
