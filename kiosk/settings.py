@@ -17,7 +17,7 @@ from kiosk.i18n import DEFAULT_REASONS, LANGUAGES, nfc
 from kiosk.misuse import MisuseRules
 from kiosk.office_hours import OfficeHours, parse_office_hours
 from wire.errors import MessageError
-from wire.rating import DEFAULT_SCALE, check_scale
+from wire.rating import DEFAULT_SCALE, check_scale, is_dissatisfied
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +55,7 @@ class KioskSettings:
     language: str = "vi"
     scale: int = DEFAULT_SCALE
     reasons: tuple[dict[str, str], ...] = DEFAULT_REASONS
+    follow_up_levels: tuple[int, ...] | None = None  # None: the scale's dissatisfied levels
     ask_dossier: bool = False
     thank_you_s: float = 3.0
     idle_timeout_s: float = 20.0
@@ -73,6 +74,12 @@ class KioskSettings:
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    def asks_why(self, level: int) -> bool:
+        """Whether ``level`` is followed by the "why?" screen."""
+        if self.follow_up_levels is not None:
+            return level in self.follow_up_levels
+        return is_dissatisfied(self.scale, level)
 
     def officer_at(self, when: dt.datetime) -> Officer:
         """The officer on duty at ``when``: the roster's shift, else the configured officer."""
@@ -162,6 +169,13 @@ def _duty(value: Any) -> tuple[Shift, ...]:
     return tuple(shifts)
 
 
+def _levels(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 5 for v in value):
+        raise KioskConfigError(f"follow_up_levels {value!r}: expected a list of levels 1..5")
+    return tuple(value)
+
+
 def _info(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise KioskConfigError(f"info {value!r}: expected a list of texts")
@@ -212,6 +226,7 @@ _PARSERS: dict[str, Any] = {
     "language": _language,
     "scale": _scale,
     "reasons": _reasons,
+    "follow_up_levels": _levels,
     "ask_dossier": _bool("ask_dossier"),
     "thank_you_s": _seconds("thank_you_s", 0.5, 60),
     "idle_timeout_s": _seconds("idle_timeout_s", 3, 600),

@@ -228,3 +228,12 @@ def test_layout_touch_targets_are_at_least_15_mm_on_the_7_inch_screen():
     small = {name: size_mm(*rect) for name, rect in targets.items()
              if min(size_mm(*rect)) < 15}
     assert small == {}
+
+
+def test_flow_follow_up_levels_configurable_to_include_neutral():
+    flow = RatingFlow(parse_settings({"follow_up_levels": [3, 4]}))
+    flow.press(3, now=0)
+    assert flow.screen is Screen.FOLLOW_UP
+    default = RatingFlow(KioskSettings())
+    default.press(3, now=0)
+    assert default.screen is Screen.THANKS
