@@ -29,6 +29,13 @@ CREATE TABLE officers (
     photo TEXT,
     created REAL NOT NULL
 );
+CREATE TABLE officer_photos (
+    officer TEXT PRIMARY KEY REFERENCES officers(id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL,
+    type TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX officer_photos_sha ON officer_photos (sha256);
 CREATE TABLE desks (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,

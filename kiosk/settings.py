@@ -28,6 +28,7 @@ class Officer:
     name: str = ""
     title: str = ""
     photo: str | None = None  # a path on the kiosk
+    photo_sha256: str | None = None  # a photo the controller holds (see kiosk/photos.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +75,11 @@ class KioskSettings:
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    def photo_hashes(self) -> set[str]:
+        """Every photo the officer and the roster name."""
+        officers = [self.officer, *(s.officer for s in self.duty)]
+        return {o.photo_sha256 for o in officers if o.photo_sha256}
 
     def asks_why(self, level: int) -> bool:
         """Whether ``level`` is followed by the "why?" screen."""
@@ -148,7 +154,8 @@ def _officer(value: Any) -> Officer:
     if not isinstance(value, dict):
         raise KioskConfigError(f"officer {value!r}: expected {{id, name, title, photo}}")
     return Officer(id=value.get("id"), name=nfc(value.get("name") or ""),
-                   title=nfc(value.get("title") or ""), photo=value.get("photo"))
+                   title=nfc(value.get("title") or ""), photo=value.get("photo"),
+                   photo_sha256=value.get("photo_sha256"))
 
 
 def _duty(value: Any) -> tuple[Shift, ...]:

@@ -129,6 +129,10 @@ class Terminal:
         log.info("kiosk settings applied: scale %s, %s reasons", settings.scale,
                  len(settings.reasons))
 
+    def redraw(self) -> None:
+        """Something shown changed outside the flow (a photo arrived)."""
+        self._changed()
+
     def local_now(self) -> dt.datetime:
         return self._wall().astimezone(self.settings.zone)
 
