@@ -207,7 +207,8 @@ class KioskView(FloatLayout):
             face.bind(on_press=lambda w: self.terminal.press(w.level.number, "touch"))
             self.add_widget(face)
         if s.info:
-            self._info_label = _label(s.info[self._info_index % len(s.info)], self.font(0.045),
+            self._info_label = _label(pick(s.info[self._info_index % len(s.info)], lang),
+                                      self.font(0.045),
                                       **_band(*layout.INFO, 0.02, 0.98))
             self.add_widget(self._info_label)
 
@@ -227,7 +228,7 @@ class KioskView(FloatLayout):
         info = self.terminal.settings.info
         if self._info_label is not None and info:
             self._info_index = (self._info_index + 1) % len(info)
-            self._info_label.text = info[self._info_index]
+            self._info_label.text = pick(info[self._info_index], self.lang)
 
     def _follow_up(self) -> None:
         t, lang = self.terminal, self.lang

@@ -66,7 +66,7 @@ class KioskSettings:
     desk_id: str | None = None
     officer: Officer = Officer()
     duty: tuple[Shift, ...] = ()
-    info: tuple[str, ...] = ()
+    info: tuple[dict[str, str], ...] = ()  # each {vi, en}; plain text counts as vi
     info_rotate_s: float = 8.0
     office_hours: OfficeHours = OfficeHours()
     timezone: str = "Asia/Ho_Chi_Minh"
@@ -183,10 +183,15 @@ def _levels(value: Any) -> tuple[int, ...]:
     return tuple(value)
 
 
-def _info(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise KioskConfigError(f"info {value!r}: expected a list of texts")
-    return tuple(nfc(v) for v in value)
+def _info(value: Any) -> tuple[dict[str, str], ...]:
+    items = []
+    for item in value if isinstance(value, list) else [None]:
+        if isinstance(item, str):
+            item = {"vi": item}
+        if not isinstance(item, dict) or not all(isinstance(v, str) for v in item.values()):
+            raise KioskConfigError(f"info {value!r}: expected a list of texts or {{vi, en}}")
+        items.append({k: nfc(v) for k, v in item.items()})
+    return tuple(items)
 
 
 def _timezone(value: Any) -> str:

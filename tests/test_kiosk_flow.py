@@ -9,7 +9,7 @@ import pytest
 
 from kiosk.errors import KioskConfigError
 from kiosk.flow import RatingFlow, Screen
-from kiosk.i18n import nfc, text
+from kiosk.i18n import nfc, pick, text
 from kiosk.misuse import MisuseDetector, MisuseRules
 from kiosk.office_hours import parse_office_hours
 from kiosk.settings import KioskSettings, parse_settings
@@ -237,3 +237,12 @@ def test_flow_follow_up_levels_configurable_to_include_neutral():
     default = RatingFlow(KioskSettings())
     default.press(3, now=0)
     assert default.screen is Screen.THANKS
+
+
+def test_settings_info_panel_takes_plain_or_bilingual_items():
+    settings = parse_settings({"info": ["Đường dây nóng: 0251 3xxx xxx",
+                                        {"vi": "Giờ làm việc", "en": "Office hours"}]})
+    assert [pick(i, "en") for i in settings.info] == ["Đường dây nóng: 0251 3xxx xxx",
+                                                      "Office hours"]
+    with pytest.raises(KioskConfigError):
+        parse_settings({"info": "not a list"})
