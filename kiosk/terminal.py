@@ -67,6 +67,11 @@ class Terminal:
             if self.flow.screen is Screen.CLOSED:
                 log.info("%s press of level %s ignored: outside office hours", source, level)
                 return None
+            if not 1 <= level <= self.settings.scale:
+                # e.g. the fifth button while the controller has set a 4-level scale
+                log.warning("%s press of level %s ignored: the scale has %s levels", source,
+                            level, self.settings.scale)
+                return None
             misuse = self.misuse.check(now)
             outcome = self.flow.press(level, now)
             event = self._record(outcome, source=source, misuse=misuse)

@@ -246,3 +246,9 @@ def test_settings_info_panel_takes_plain_or_bilingual_items():
                                                       "Office hours"]
     with pytest.raises(KioskConfigError):
         parse_settings({"info": "not a list"})
+
+
+def test_terminal_ignores_a_button_beyond_the_configured_scale():
+    term, rec, clock = make_terminal(scale=3)
+    assert term.press(4, source="button") is None and rec.events == []
+    assert term.press(3, source="button")["data"]["misuse"] is False
