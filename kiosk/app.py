@@ -150,7 +150,8 @@ class KioskView(FloatLayout):
         screen = self.terminal.screen
         self.clear_widgets()
         officer = self.terminal.officer()
-        key = (screen, self.terminal.language, id(self.terminal.settings), officer,
+        # Compared by value (not id: a replaced settings object's id may be reused).
+        key = (screen, self.terminal.language, self.terminal.settings, officer,
                self.photo_path(officer), tuple(self.size))
         cached = self._cache.get(screen)
         if screen in _STATIC and cached is not None and cached[0] == key:

@@ -53,6 +53,7 @@ class Terminal:
         self.on_open_change: list[Callable[[bool], None]] = []  # backlight
         self.is_open = True
         self.last_rating: dict[str, Any] | None = None
+        self._officer_shown: Officer | None = None
 
     # -- what the view and the buttons call ---------------------------------------------
 
@@ -115,7 +116,10 @@ class Terminal:
             self._record(self.flow.tick(now))
             if self.flow.screen is Screen.IDLE and before is not Screen.IDLE:
                 self.language = self.settings.language  # the next citizen starts afresh
-            if changed or self.flow.screen is not before:
+            officer = self.officer()
+            shift_changed = officer != self._officer_shown
+            self._officer_shown = officer
+            if changed or shift_changed or self.flow.screen is not before:
                 self._changed()
         if changed:
             for hook in self.on_open_change:

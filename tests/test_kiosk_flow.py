@@ -252,3 +252,19 @@ def test_terminal_ignores_a_button_beyond_the_configured_scale():
     term, rec, clock = make_terminal(scale=3)
     assert term.press(4, source="button") is None and rec.events == []
     assert term.press(3, source="button")["data"]["misuse"] is False
+
+
+def test_terminal_redraws_when_the_shift_changes_while_idle():
+    term, rec, clock = make_terminal(duty=[
+        {"start": "2026-03-02T01:00:00Z", "end": "2026-03-02T02:30:00Z",
+         "officer": {"id": "a", "name": "A"}},
+        {"start": "2026-03-02T02:30:00Z", "end": "2026-03-02T05:00:00Z",
+         "officer": {"id": "b", "name": "B"}}])
+    redraws: list[str | None] = []
+    term.listeners.append(lambda: redraws.append(term.officer().id))
+    term.tick()
+    clock.advance(60)
+    term.tick()  # same shift: nothing to redraw
+    clock.advance(3600)
+    term.tick()
+    assert redraws == ["a", "b"]
