@@ -268,3 +268,19 @@ def test_terminal_redraws_when_the_shift_changes_while_idle():
     clock.advance(3600)
     term.tick()
     assert redraws == ["a", "b"]
+
+
+def test_systemd_unit_restarts_always_with_watchdog_and_runs_the_console_script():
+    import configparser
+    import pathlib
+    import tomllib
+    root = pathlib.Path(__file__).resolve().parent.parent
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(root / "kiosk" / "systemd" / "thanthien-kiosk.service")
+    service = unit["Service"]
+    assert service["Type"] == "notify" and service["Restart"] == "always"
+    assert int(service["WatchdogSec"]) > 0
+    script = service["ExecStart"].split()[0].rsplit("/", 1)[1]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts[script] == "kiosk.cli:main"
