@@ -28,7 +28,9 @@ def connect(path: str | pathlib.Path) -> sqlite_utils.Database:
     # Event ids are random UUIDs, so their index is written all over: keep it in
     # memory (64 MiB per connection at most) rather than re-reading pages.
     conn.execute("PRAGMA cache_size=-65536")
-    return sqlite_utils.Database(conn)
+    # No sqlite-utils plugins: loading them scans every installed package for
+    # entry points we never use.
+    return sqlite_utils.Database(conn, execute_plugins=False)
 
 
 def migrate(db: sqlite_utils.Database) -> int:

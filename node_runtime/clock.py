@@ -8,7 +8,6 @@ the ``STA_UNSYNC`` status bit mean unsynchronised. This is what
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from collections.abc import Callable
 
 _STA_UNSYNC = 0x0040
@@ -31,6 +30,8 @@ class _Timex(ctypes.Structure):
 
 def kernel_clock_synced() -> bool:
     """True if the kernel says the clock is synchronised to a time source."""
+    import ctypes.util  # imports subprocess: only on nodes that ask the kernel
+
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     tx = _Timex()
     state = libc.adjtimex(ctypes.byref(tx))

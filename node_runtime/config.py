@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-import tomllib
 from typing import Any
 
 from node_runtime.errors import ConfigError
@@ -60,6 +59,8 @@ class NodeConfig:
 
 def load_config(path: str | pathlib.Path) -> NodeConfig:
     """Read a node's TOML file (see ``docs/operations.md`` for its sections)."""
+    import tomllib  # only entry points read files; keeps a node's memory down
+
     path = pathlib.Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
