@@ -14,6 +14,7 @@ from controller import (
     registry,
     roster,
     screenshots,
+    speaker_api,
 )
 from controller.auth import check_token
 from controller.http import Request, Router
@@ -102,6 +103,6 @@ def build_router(ctl: Controller) -> Router:
             officer=req.query.get("officer"), include_misuse=req.flag("include_misuse"),
             limit=req.integer("limit", 1000, hi=100_000))
 
-    for module in (roster, alerts, cases, screenshots):
+    for module in (roster, alerts, cases, screenshots, speaker_api):
         module.add_routes(router, ctl)
     return router

@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from controller import auth, registry
+from controller import auth, registry, speaker_cli
 from controller.broker import CONTROLLER_USER, BrokerConfig, new_password
 from controller.errors import BrokerError
 from controller.registry import Registry
@@ -48,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--http-host", default="127.0.0.1")
     serve.add_argument("--http-port", type=int, default=8080)
     serve.add_argument("--url-file", help="write the API base URL here once serving")
+    serve.add_argument("--broker-passwd", help="the broker's password file: devices use their "
+                       "broker credentials to download audio (speakers)")
 
     token = sub.add_parser("token", help="create or revoke an API token")
     token.add_argument("action", choices=("create", "revoke"))
@@ -70,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     imp.add_argument("--role", required=True, choices=registry.ROLES)
     imp.add_argument("--broker-dir", required=True)
     dsub.add_parser("list", help="list devices")
+    speaker_cli.add_parsers(sub)
 
     broker = sub.add_parser("broker", help="write the Mosquitto configuration")
     bsub = broker.add_subparsers(dest="action", required=True)
@@ -91,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _token(args, data)
         if args.command == "broker":
             return _broker(args)
+        if args.command in ("audio", "broadcast"):
+            return speaker_cli.run(args, data) or 0
         return _device(args, data)
     except (ThanthienError, OSError) as exc:
         parser.exit(2, f"thanthien-controller: {exc}\n")
@@ -107,7 +112,7 @@ def _serve(args: argparse.Namespace, data: pathlib.Path) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     with Controller(data / DB_NAME, mqtt, http_host=args.http_host,
-                    http_port=args.http_port) as ctl:
+                    http_port=args.http_port, broker_passwd=args.broker_passwd) as ctl:
         ctl.start()
         if args.url_file:
             pathlib.Path(args.url_file).write_text(ctl.api_url + "\n")

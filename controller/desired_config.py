@@ -29,6 +29,12 @@ class DesiredConfig:
 
     def set(self, device_id: str, config: Any) -> int:
         """Store a new version of the device's desired config and publish it; return it."""
+        version: int = self.writer.call(self._task(device_id, config))
+        self._publish(device_id, version, config)
+        return version
+
+    def _task(self, device_id: str, config: dict[str, Any]) -> Any:
+        """The writer task storing the next version of ``device_id``'s config."""
         if not isinstance(config, dict):
             raise InvalidRequest(f"config must be a JSON object, not {type(config).__name__}")
         text = json.dumps(config, ensure_ascii=False)
@@ -45,9 +51,16 @@ class DesiredConfig:
                        " WHERE id = ?", (text, version, device_id))
             return version
 
-        version: int = self.writer.call(task)
-        self._publish(device_id, version, config)
-        return version
+        return task
+
+    def set_many(self, configs: dict[str, dict[str, Any]]) -> dict[str, int]:
+        """:meth:`set` for many devices at once: one group commit, then the publishes."""
+        futures = {device: self.writer.submit(self._task(device, config))
+                   for device, config in configs.items()}
+        versions = {device: int(f.result(30)) for device, f in futures.items()}
+        for device, version in versions.items():
+            self._publish(device, version, configs[device])
+        return versions
 
 
 def get_desired(db: sqlite_utils.Database, device_id: str) -> dict[str, Any]:

@@ -10,14 +10,17 @@ import time
 import sqlite_utils
 
 from controller import alerts as alerts_module
+from controller import broadcasts, ratings, storage
 from controller import cases as cases_module
 from controller import commands as commands_module
 from controller import desired_config as config_module
-from controller import ratings, storage
 from controller import roster as roster_module
 from controller.api import build_router
+from controller.audio_library import AudioLibrary
+from controller.broadcasts import Broadcasts
 from controller.commands import Commands
 from controller.desired_config import DesiredConfig
+from controller.device_auth import DeviceAuth
 from controller.http import HttpServer
 from controller.hub import Hub
 from controller.ingest import Ingestor
@@ -26,6 +29,7 @@ from controller.registry import Registry
 from controller.writer import Writer
 from node_runtime.config import MqttSettings
 from wire.messages import EVENT_COMMAND_RESULT, EVENT_CONFIG_APPLIED
+from wire.speaker import EVENT_PLAYBACK
 from wire.topics import ALERTS
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,8 @@ class Controller:
     def __init__(
         self, db_path: str | pathlib.Path, mqtt: MqttSettings, *,
         http_host: str = "127.0.0.1", http_port: int = 8080, sweep_interval: float = 5.0,
+        media_dir: str | pathlib.Path | None = None,
+        broker_passwd: str | pathlib.Path | None = None,
     ):
         self.db_path = pathlib.Path(db_path)
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +66,10 @@ class Controller:
         self.ingestor.register(ratings.EVENT_RATING_DETAIL, rating_store.store_detail)
         self.ingestor.register(EVENT_COMMAND_RESULT, commands_module.store_result)
         self.ingestor.register(EVENT_CONFIG_APPLIED, config_module.store_applied)
+        self.audio_library = AudioLibrary(self.writer, media_dir or self.db_path.parent / "audio")
+        self.device_auth = DeviceAuth(broker_passwd)
+        self.broadcasts = Broadcasts(self.writer, self.reader, self.desired_config)
+        self.ingestor.register(EVENT_PLAYBACK, broadcasts.store_receipt)
         self.hub.attach(self.registry, self.ingestor, self.commands)
         self.roster = roster_module.Roster(self)
         self.http = HttpServer(build_router(self), http_host, http_port)
@@ -87,6 +97,7 @@ class Controller:
         self.hub.start()
         self.http.start()
         self._sweeper.start()
+        self.broadcasts.start()
         log.info("controller serving %s", self.api_url)
 
     def _sweep(self) -> None:
@@ -108,6 +119,7 @@ class Controller:
             return
         self._stop.set()
         self.http.close()
+        self.broadcasts.close()
         self.hub.close()
         if self._sweeper.is_alive():
             self._sweeper.join(timeout=5)

@@ -129,8 +129,15 @@ CREATE TABLE api_tokens (
 """
 
 
+def _speaker(db: sqlite_utils.Database) -> None:
+    from controller.audio_library import migrate_audio
+    from controller.broadcasts import migrate_broadcasts
+    migrate_audio(db)
+    migrate_broadcasts(db)
+
+
 #: Every schema change, in order; append new ones (from any module), never reorder.
-MIGRATIONS: list[Migration] = [_initial]
+MIGRATIONS: list[Migration] = [_initial, _speaker]
 
 from controller.rating_schema import kiosk_schema  # noqa: E402 - needs Migration above
 

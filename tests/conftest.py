@@ -77,7 +77,7 @@ def make_controller(tmp_path: pathlib.Path, broker: BrokerFixture) -> Iterator[
 
     def make() -> Controller:
         ctl = Controller(tmp_path / "controller" / "controller.db", broker.controller_settings(),
-                         http_port=0, sweep_interval=0.5)
+                         http_port=0, sweep_interval=0.5, broker_passwd=broker.config.passwd)
         ctl.start()
         made.append(ctl)
         wait_for(ctl.hub.session.is_connected.is_set)
@@ -135,3 +135,7 @@ def make_node(tmp_path: pathlib.Path, broker: BrokerFixture) -> Iterator[Callabl
     yield make
     for node in made:
         node.close()
+
+
+# The loudspeaker tests' fixtures (ALSA file devices, a controller testbed).
+from speaker_support import alsa_dir, bed  # noqa: E402,F401

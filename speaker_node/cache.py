@@ -1,0 +1,211 @@
+"""The local audio cache: content-addressed, verified, written atomically, bounded.
+
+Files are named by their sha256 and checked against it after every download
+and before every play, so a damaged file is never played: it is deleted and
+fetched again. Downloads go to a ``.part`` file and resume with HTTP
+``Range`` after an interruption; retries back off exponentially. A finished
+file is fsync'd and renamed into place, so a power cut leaves either the old
+state or the whole new file. When the cache would exceed its bound, files no
+schedule needs are evicted, least recently used first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pathlib
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from speaker_node.errors import CacheError, CorruptAudio
+from wire.speaker import AUDIO_FILE_PATH
+
+log = logging.getLogger(__name__)
+
+CHUNK = 8 * 1024  # small: what arrived before a drop is kept for the resume
+
+
+def sha256_file(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class AudioCache:
+    """Audio files by sha256 under ``directory``; fetched from ``base_url``."""
+
+    def __init__(self, directory: str | pathlib.Path, base_url: str | None, *,
+                 auth: tuple[str, str] | None = None, max_bytes: int = 512 << 20,
+                 attempts: int = 5, backoff: float = 0.5, backoff_max: float = 30.0,
+                 timeout: float = 30.0, session: Any = None):
+        self.directory = pathlib.Path(directory)
+        (self.directory / "partial").mkdir(parents=True, exist_ok=True)
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.auth, self.max_bytes = auth, max_bytes
+        self.attempts, self.backoff, self.backoff_max = attempts, backoff, backoff_max
+        self.timeout = timeout
+        self._session = session
+        self._lock = threading.Lock()
+        self._fetching: dict[str, threading.Lock] = {}
+        self._stop = threading.Event()
+        self.fetched = 0
+        self.rejected = 0
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._session is not None:
+            self._session.close()
+
+    def path(self, sha256: str) -> pathlib.Path:
+        return self.directory / sha256
+
+    def has(self, sha256: str) -> bool:
+        return self.path(sha256).exists()
+
+    def load(self, sha256: str) -> bytes:
+        """The file's bytes, verified; a corrupt one is deleted, :class:`CorruptAudio` raised."""
+        path = self.path(sha256)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise CacheError(f"audio {sha256[:12]} is not in the cache") from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            path.unlink(missing_ok=True)
+            self.rejected += 1
+            raise CorruptAudio(f"cached audio {sha256[:12]} is corrupt; deleted for refetch")
+        os.utime(path)  # recently used: evicted last
+        return data
+
+    def verify_all(self) -> list[str]:
+        """Re-hash every cached file; delete and return the corrupt ones."""
+        bad = []
+        for path in self._files():
+            if sha256_file(path) != path.name:
+                path.unlink(missing_ok=True)
+                bad.append(path.name)
+        self.rejected += len(bad)
+        return bad
+
+    def fetch(self, sha256: str, size: int, keep: Iterable[str] = ()) -> pathlib.Path:
+        """Download (or finish downloading) one file; retries with backoff, then raises."""
+        with self._lock:
+            lock = self._fetching.setdefault(sha256, threading.Lock())
+        with lock:  # the scheduler and the fetcher may want the same file
+            return self._fetch(sha256, size, keep)
+
+    def _fetch(self, sha256: str, size: int, keep: Iterable[str]) -> pathlib.Path:
+        if self.has(sha256):
+            return self.path(sha256)
+        if self.base_url is None:
+            raise CacheError("no controller_url configured: cannot download audio")
+        self._make_room(size, set(keep) | {sha256})
+        delay, last = self.backoff, None
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return self._download(sha256)
+            except (CacheError, OSError) as exc:
+                last = exc
+                log.warning("fetching %s (attempt %d/%d) failed: %s", sha256[:12], attempt,
+                            self.attempts, exc)
+            if self._stop.wait(delay):
+                break
+            delay = min(delay * 2, self.backoff_max)
+        raise CacheError(f"could not fetch audio {sha256[:12]}: {last}")
+
+    def _requests(self) -> Any:
+        if self._session is None:
+            import requests
+            self._session = requests.Session()
+        return self._session
+
+    def _download(self, sha256: str) -> pathlib.Path:
+        import requests
+        assert self.base_url is not None  # checked by fetch
+        part = self.directory / "partial" / f"{sha256}.part"
+        have = part.stat().st_size if part.exists() else 0
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        url = self.base_url + AUDIO_FILE_PATH.format(sha256=sha256)
+        try:
+            with self._requests().get(url, headers=headers, auth=self.auth, stream=True,
+                                      timeout=self.timeout) as resp:
+                if resp.status_code == 416:
+                    have = -1  # our partial is longer than the file: start again
+                elif resp.status_code not in (200, 206):
+                    raise CacheError(f"GET {url}: HTTP {resp.status_code}")
+                else:
+                    mode = "ab" if resp.status_code == 206 else "wb"
+                    with open(part, mode) as f:
+                        for block in resp.iter_content(CHUNK):
+                            if self._stop.is_set():
+                                raise CacheError("cache closing")
+                            f.write(block)
+                        f.flush()
+                        os.fsync(f.fileno())
+        except requests.RequestException as exc:
+            raise CacheError(f"GET {url}: {exc}") from None
+        if have == -1 or sha256_file(part) != sha256:
+            part.unlink(missing_ok=True)
+            self.rejected += 1
+            raise CorruptAudio(f"download of {sha256[:12]} does not match its sha256; "
+                               "discarded, fetching again")
+        final = self.path(sha256)
+        os.replace(part, final)
+        _fsync_dir(self.directory)
+        self.fetched += 1
+        log.info("cached audio %s", sha256[:12])
+        return final
+
+    def _files(self) -> list[pathlib.Path]:
+        return [p for p in self.directory.iterdir() if p.is_file() and len(p.name) == 64]
+
+    @property
+    def used_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self._files())
+
+    def _make_room(self, size: int, keep: set[str]) -> None:
+        with self._lock:
+            files = sorted(self._files(), key=lambda p: p.stat().st_mtime)
+            used = sum(p.stat().st_size for p in files)
+            for path in files:
+                if used + size <= self.max_bytes:
+                    break
+                if path.name not in keep:
+                    used -= path.stat().st_size
+                    path.unlink(missing_ok=True)
+                    log.info("evicted %s to make room", path.name[:12])
+            if used + size > self.max_bytes:
+                raise CacheError(f"cache full: {used + size} bytes needed, bound is "
+                                 f"{self.max_bytes}; the schedule needs more than fits")
+
+    def evict(self, keep: Iterable[str]) -> list[str]:
+        """Delete every file the schedule no longer needs; return their names."""
+        keep = set(keep)
+        gone = []
+        with self._lock:
+            for path in self._files():
+                if path.name not in keep:
+                    path.unlink(missing_ok=True)
+                    gone.append(path.name)
+            for part in (self.directory / "partial").iterdir():
+                if part.name.removesuffix(".part") not in keep:
+                    part.unlink(missing_ok=True)
+        return gone
+
+    def state(self, needed: Iterable[str]) -> dict[str, Any]:
+        needed = set(needed)
+        present = {p.name for p in self._files()}
+        return {"files": len(present), "bytes": self.used_bytes, "max_bytes": self.max_bytes,
+                "needed": len(needed), "missing": sorted(s[:12] for s in needed - present),
+                "fetched": self.fetched, "rejected": self.rejected}
+
+
+def _fsync_dir(path: pathlib.Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
