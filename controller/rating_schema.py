@@ -80,8 +80,28 @@ CREATE INDEX screenshots_device ON screenshots (device, received)
 """
 
 
-def kiosk_schema(db: sqlite_utils.Database) -> None:
-    """Migration: rating columns for statistics, and the kiosk-side tables."""
-    for statement in _SCHEMA.split(";"):
+_PHOTOS = """
+CREATE TABLE officer_photos (
+    officer TEXT PRIMARY KEY REFERENCES officers(id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL,
+    type TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX officer_photos_sha ON officer_photos (sha256)
+"""
+
+
+def _run(db: sqlite_utils.Database, script: str) -> None:
+    for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
+
+
+def kiosk_schema(db: sqlite_utils.Database) -> None:
+    """Migration: rating columns for statistics, and the kiosk-side tables."""
+    _run(db, _SCHEMA)
+
+
+def officer_photos(db: sqlite_utils.Database) -> None:
+    """Migration: officers' photos, which kiosks fetch by hash."""
+    _run(db, _PHOTOS)

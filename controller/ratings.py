@@ -66,11 +66,19 @@ def store_rating(db: sqlite_utils.Database, event: dict[str, Any]) -> None:
         meaning = level_of(scale, level)
     except MessageError as exc:
         raise ValueError(str(exc)) from None
-    desk = data.get("desk_id") or desk_of_kiosk(db, event["device"])
-    officer = (data.get("officer") or {}).get("id") or (
-        officer_on_duty(db, desk, event["ts"]) if desk else None)
-    local = data.get("ts_local") or event["ts"]
-    reasons = data.get("reasons") or []
+    shown = data.get("officer") or {}
+    desk, local, reasons = data.get("desk_id"), data.get("ts_local") or event["ts"], (
+        data.get("reasons") or [])
+    # A handler may only raise ValueError/KeyError/TypeError: the event is then kept
+    # and acked; anything else would make the kiosk resend it forever.
+    if not isinstance(shown, dict) or not isinstance(shown.get("id"), str | None):
+        raise ValueError(f"rating officer {shown!r}: expected {{id, name, title}}")
+    if not isinstance(desk, str | None) or not isinstance(local, str) or len(local) < 13:
+        raise ValueError(f"rating desk_id {desk!r} / ts_local {local!r}: expected text")
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise ValueError(f"rating reasons {reasons!r}: expected a list of keys")
+    desk = desk or desk_of_kiosk(db, event["device"])
+    officer = shown.get("id") or (officer_on_duty(db, desk, event["ts"]) if desk else None)
     db.execute(
         "INSERT INTO ratings (event_id, device, ts, level, scale, misuse, data, kiosk, desk,"
         " officer, local_day, local_hour, satisfied, dissatisfied, reasons, dossier_code)"

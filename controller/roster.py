@@ -10,6 +10,7 @@ else the roster's officer at the rating's time.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import time
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from controller.errors import InvalidRequest, NotFound
-from controller.http import Request, Router
+from controller.http import Request, Response, Router
 from wire.messages import MessageError, format_ts, parse_ts, utc_now
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 PUSH_DAYS = 7  # shifts sent to a kiosk: the current ones and the next week's
+MAX_PHOTO = 512 << 10
+PHOTO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 
 
 def desk_of_kiosk(db: sqlite_utils.Database, kiosk: str) -> str | None:
@@ -89,6 +92,23 @@ class Roster:
         self.push_all()
         return get_officer(self.ctl.reader(), officer_id)
 
+    def put_photo(self, officer_id: str, body: bytes) -> dict[str, Any]:
+        """Store an officer's photo (PNG or JPEG); kiosks fetch it by its SHA-256."""
+        kind = next((t for magic, t in PHOTO_TYPES.items() if body.startswith(magic)), None)
+        if kind is None:
+            raise InvalidRequest("officer photo must be a PNG or JPEG image")
+        digest = hashlib.sha256(body).hexdigest()
+
+        def task(db: sqlite_utils.Database) -> None:
+            if db.execute("SELECT 1 FROM officers WHERE id = ?", (officer_id,)).fetchone() is None:
+                raise NotFound(f"no officer {officer_id!r}")
+            db.execute("INSERT OR REPLACE INTO officer_photos (officer, sha256, type, data)"
+                       " VALUES (?, ?, ?, ?)", (officer_id, digest, kind, body))
+
+        self.ctl.writer.call(task)
+        self.push_all()
+        return {"officer": officer_id, "sha256": digest, "bytes": len(body)}
+
     def delete(self, table: str, key: Any) -> None:
         if not self.ctl.writer.call(
                 lambda db: db.execute(f"DELETE FROM {table} WHERE id = ?", (key,)).rowcount):
@@ -148,11 +168,13 @@ class Roster:
             return
         now = utc_now()
         shifts = db.execute(
-            "SELECT r.start, r.end, o.id, o.name, o.title FROM roster r JOIN officers o"
-            " ON o.id = r.officer WHERE r.desk = ? AND r.end > ? AND r.start < ? ORDER BY start",
+            "SELECT r.start, r.end, o.id, o.name, o.title, p.sha256 FROM roster r"
+            " JOIN officers o ON o.id = r.officer LEFT JOIN officer_photos p ON p.officer = o.id"
+            " WHERE r.desk = ? AND r.end > ? AND r.start < ? ORDER BY start",
             (desk_id, format_ts(now), format_ts(now + dt.timedelta(days=PUSH_DAYS)))).fetchall()
-        duty = [{"start": s, "end": e, "officer": {"id": i, "name": n, "title": t}}
-                for s, e, i, n, t in shifts]
+        duty = [{"start": s, "end": e, "officer": {"id": i, "name": n, "title": t,
+                                                   "photo_sha256": sha}}
+                for s, e, i, n, t, sha in shifts]
         current = db.execute("SELECT desired_config FROM devices WHERE id = ?",
                              (desk[1],)).fetchone()
         config = json.loads(current[0]) if current and current[0] else {}
@@ -205,6 +227,21 @@ def add_routes(router: Router, ctl: Controller) -> None:
                 " phone, photo}")
     def put_officer(req: Request) -> dict[str, Any]:
         return roster.put_officer(req.params["id"], req.json_object())
+
+    @router.add("PUT", "/api/v1/officers/{id}/photo", "Set an officer's photo (PNG or JPEG body)",
+                max_body=MAX_PHOTO)
+    def put_photo(req: Request) -> dict[str, Any]:
+        return roster.put_photo(req.params["id"], req.body)
+
+    @router.add("GET", "/api/v1/photos/{sha256}",
+                "An officer photo by its SHA-256 (for kiosks, which hold no API token)",
+                public=True)
+    def photo(req: Request) -> Response:
+        row = ctl.reader().execute("SELECT type, data FROM officer_photos WHERE sha256 = ?",
+                                   (req.params["sha256"],)).fetchone()
+        if row is None:
+            raise NotFound("no such photo")
+        return Response(row[1], row[0], headers={"Cache-Control": "max-age=31536000"})
 
     @router.add("DELETE", "/api/v1/officers/{id}", "Remove an officer and their shifts")
     def delete_officer(req: Request) -> dict[str, Any]:

@@ -139,6 +139,7 @@ def _speaker(db: sqlite_utils.Database) -> None:
 #: Every schema change, in order; append new ones (from any module), never reorder.
 MIGRATIONS: list[Migration] = [_initial, _speaker]
 
-from controller.rating_schema import kiosk_schema  # noqa: E402 - needs Migration above
+from controller.rating_schema import kiosk_schema, officer_photos  # noqa: E402
 
 MIGRATIONS.append(kiosk_schema)
+MIGRATIONS.append(officer_photos)

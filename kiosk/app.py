@@ -13,6 +13,7 @@ import pathlib
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kivy.app import App
@@ -32,6 +33,7 @@ from kiosk import layout
 from kiosk.errors import ScreenshotError
 from kiosk.flow import Screen
 from kiosk.i18n import pick, text
+from kiosk.settings import Officer
 from kiosk.terminal import Terminal
 from wire.rating import Level, levels
 
@@ -116,9 +118,12 @@ class Face(ButtonBehavior, Widget):
 class KioskView(FloatLayout):
     """Rebuilds the current screen when the terminal says something changed."""
 
-    def __init__(self, terminal: Terminal, **kw: Any):
+    def __init__(self, terminal: Terminal,
+                 photo_path: Callable[[Officer], pathlib.Path | None] = lambda o: None,
+                 **kw: Any):
         super().__init__(**kw)
         self.terminal = terminal
+        self.photo_path = photo_path
         self._info_index = 0
         self._info_label: Label | None = None
         self._shown: Screen | None = None
@@ -144,8 +149,10 @@ class KioskView(FloatLayout):
     def refresh(self, *_: Any) -> None:
         screen = self.terminal.screen
         self.clear_widgets()
-        key = (screen, self.terminal.language, id(self.terminal.settings),
-               self.terminal.officer(), tuple(self.size))
+        officer = self.terminal.officer()
+        # Compared by value (not id: a replaced settings object's id may be reused).
+        key = (screen, self.terminal.language, self.terminal.settings, officer,
+               self.photo_path(officer), tuple(self.size))
         cached = self._cache.get(screen)
         if screen in _STATIC and cached is not None and cached[0] == key:
             # Static screens are built once per look: no new textures per tap (months of
@@ -201,7 +208,8 @@ class KioskView(FloatLayout):
             face.bind(on_press=lambda w: self.terminal.press(w.level.number, "touch"))
             self.add_widget(face)
         if s.info:
-            self._info_label = _label(s.info[self._info_index % len(s.info)], self.font(0.045),
+            self._info_label = _label(pick(s.info[self._info_index % len(s.info)], lang),
+                                      self.font(0.045),
                                       **_band(*layout.INFO, 0.02, 0.98))
             self.add_widget(self._info_label)
 
@@ -209,8 +217,10 @@ class KioskView(FloatLayout):
         officer = self.terminal.officer()
         if not officer.name:
             return
-        if officer.photo and pathlib.Path(officer.photo).is_file():
-            self.add_widget(Image(source=officer.photo, **_band(top, bottom, 0.46, 0.56)))
+        photo = officer.photo if officer.photo and pathlib.Path(officer.photo).is_file() else (
+            self.photo_path(officer))
+        if photo:
+            self.add_widget(Image(source=str(photo), **_band(top, bottom, 0.46, 0.56)))
         words = f"{text('on_duty', self.lang)}\n[b]{officer.name}[/b]\n{officer.title}"
         self.add_widget(_label(words, self.font(0.03), markup=True, halign="left",
                                **_band(top, bottom, 0.57, 0.855)))
@@ -219,7 +229,7 @@ class KioskView(FloatLayout):
         info = self.terminal.settings.info
         if self._info_label is not None and info:
             self._info_index = (self._info_index + 1) % len(info)
-            self._info_label.text = info[self._info_index]
+            self._info_label.text = pick(info[self._info_index], self.lang)
 
     def _follow_up(self) -> None:
         t, lang = self.terminal, self.lang
@@ -283,9 +293,12 @@ class KioskApp(App):
 
     title = "thanthien kiosk"
 
-    def __init__(self, terminal: Terminal, stop_event: threading.Event | None = None, **kw: Any):
+    def __init__(self, terminal: Terminal, stop_event: threading.Event | None = None, *,
+                 photo_path: Callable[[Officer], pathlib.Path | None] = lambda o: None,
+                 **kw: Any):
         super().__init__(**kw)
         self.terminal = terminal
+        self.photo_path = photo_path
         self.stop_event = stop_event or threading.Event()
         self.view: KioskView | None = None
         self.exit_code = 0
@@ -293,7 +306,7 @@ class KioskApp(App):
 
     def build(self) -> KioskView:
         Window.clearcolor = get_color_from_hex(BACKGROUND)
-        view = self.view = KioskView(self.terminal)
+        view = self.view = KioskView(self.terminal, self.photo_path)
         self.terminal.listeners.append(lambda: Clock.schedule_once(view.refresh))
         Window.bind(on_key_down=self._key)
         Clock.schedule_interval(self._tick, TICK_S)

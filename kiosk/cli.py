@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from kiosk.backlight import DEFAULT_ROOT, Backlight
-from kiosk.settings import parse_settings
+from kiosk.photos import PhotoCache
+from kiosk.settings import Officer, parse_settings
 from kiosk.terminal import Terminal
 from kiosk.upload import upload_png
 from node_runtime.cli import main as node_main
@@ -72,11 +73,24 @@ class KioskRole:
         self.backlight = Backlight(raw.get("backlight_root", DEFAULT_ROOT),
                                    device=raw.get("backlight_device"))
         self.terminal.on_open_change.append(self.backlight.set_open)
+        self.photos = None
+        if raw.get("controller_url"):
+            self.photos = PhotoCache(node.config.data_dir / "photos", raw["controller_url"],
+                                     on_new=self.terminal.redraw)
+            self.photos.want(self.terminal.settings.photo_hashes())
+            node.on_config(lambda _raw: self._want_photos())
         from kiosk.app import KioskApp
-        self.app = KioskApp(self.terminal)
+        self.app = KioskApp(self.terminal, photo_path=self._photo_path)
         node.health_checks.append(self.app.responsive)
         node.command("restart", self._restart)
         node.command("screenshot", self._screenshot)
+
+    def _want_photos(self) -> None:
+        if self.photos is not None:
+            self.photos.want(self.terminal.settings.photo_hashes())
+
+    def _photo_path(self, officer: Officer) -> pathlib.Path | None:
+        return self.photos.path(officer.photo_sha256) if self.photos is not None else None
 
     def _restart(self, args: dict[str, Any]) -> dict[str, Any]:
         # Leave a moment for the command's result to be recorded before the loop ends.
@@ -99,6 +113,8 @@ class KioskRole:
     def close(self) -> None:
         if self.panel is not None:
             self.panel.close()
+        if self.photos is not None:
+            self.photos.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ import dataclasses
 import enum
 
 from kiosk.settings import KioskSettings
-from wire.rating import is_dissatisfied, level_of
+from wire.rating import level_of
 
 
 class Screen(enum.Enum):
@@ -69,7 +69,7 @@ class RatingFlow:
         level_of(self.settings.scale, level)  # raises on an impossible level
         previous = self._finish()
         self.answer = Answer(level, self.settings.scale)
-        if is_dissatisfied(self.settings.scale, level) and self.settings.reasons:
+        if self.settings.asks_why(level) and self.settings.reasons:
             self._show(Screen.FOLLOW_UP, now)
         elif self.settings.ask_dossier:
             self._show(Screen.DOSSIER, now)

@@ -17,7 +17,7 @@ from kiosk.i18n import DEFAULT_REASONS, LANGUAGES, nfc
 from kiosk.misuse import MisuseRules
 from kiosk.office_hours import OfficeHours, parse_office_hours
 from wire.errors import MessageError
-from wire.rating import DEFAULT_SCALE, check_scale
+from wire.rating import DEFAULT_SCALE, check_scale, is_dissatisfied
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Officer:
     name: str = ""
     title: str = ""
     photo: str | None = None  # a path on the kiosk
+    photo_sha256: str | None = None  # a photo the controller holds (see kiosk/photos.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,7 @@ class KioskSettings:
     language: str = "vi"
     scale: int = DEFAULT_SCALE
     reasons: tuple[dict[str, str], ...] = DEFAULT_REASONS
+    follow_up_levels: tuple[int, ...] | None = None  # None: the scale's dissatisfied levels
     ask_dossier: bool = False
     thank_you_s: float = 3.0
     idle_timeout_s: float = 20.0
@@ -64,7 +66,7 @@ class KioskSettings:
     desk_id: str | None = None
     officer: Officer = Officer()
     duty: tuple[Shift, ...] = ()
-    info: tuple[str, ...] = ()
+    info: tuple[dict[str, str], ...] = ()  # each {vi, en}; plain text counts as vi
     info_rotate_s: float = 8.0
     office_hours: OfficeHours = OfficeHours()
     timezone: str = "Asia/Ho_Chi_Minh"
@@ -73,6 +75,17 @@ class KioskSettings:
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    def photo_hashes(self) -> set[str]:
+        """Every photo the officer and the roster name."""
+        officers = [self.officer, *(s.officer for s in self.duty)]
+        return {o.photo_sha256 for o in officers if o.photo_sha256}
+
+    def asks_why(self, level: int) -> bool:
+        """Whether ``level`` is followed by the "why?" screen."""
+        if self.follow_up_levels is not None:
+            return level in self.follow_up_levels
+        return is_dissatisfied(self.scale, level)
 
     def officer_at(self, when: dt.datetime) -> Officer:
         """The officer on duty at ``when``: the roster's shift, else the configured officer."""
@@ -141,7 +154,8 @@ def _officer(value: Any) -> Officer:
     if not isinstance(value, dict):
         raise KioskConfigError(f"officer {value!r}: expected {{id, name, title, photo}}")
     return Officer(id=value.get("id"), name=nfc(value.get("name") or ""),
-                   title=nfc(value.get("title") or ""), photo=value.get("photo"))
+                   title=nfc(value.get("title") or ""), photo=value.get("photo"),
+                   photo_sha256=value.get("photo_sha256"))
 
 
 def _duty(value: Any) -> tuple[Shift, ...]:
@@ -162,10 +176,22 @@ def _duty(value: Any) -> tuple[Shift, ...]:
     return tuple(shifts)
 
 
-def _info(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise KioskConfigError(f"info {value!r}: expected a list of texts")
-    return tuple(nfc(v) for v in value)
+def _levels(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 5 for v in value):
+        raise KioskConfigError(f"follow_up_levels {value!r}: expected a list of levels 1..5")
+    return tuple(value)
+
+
+def _info(value: Any) -> tuple[dict[str, str], ...]:
+    items = []
+    for item in value if isinstance(value, list) else [None]:
+        if isinstance(item, str):
+            item = {"vi": item}
+        if not isinstance(item, dict) or not all(isinstance(v, str) for v in item.values()):
+            raise KioskConfigError(f"info {value!r}: expected a list of texts or {{vi, en}}")
+        items.append({k: nfc(v) for k, v in item.items()})
+    return tuple(items)
 
 
 def _timezone(value: Any) -> str:
@@ -212,6 +238,7 @@ _PARSERS: dict[str, Any] = {
     "language": _language,
     "scale": _scale,
     "reasons": _reasons,
+    "follow_up_levels": _levels,
     "ask_dossier": _bool("ask_dossier"),
     "thank_you_s": _seconds("thank_you_s", 0.5, 60),
     "idle_timeout_s": _seconds("idle_timeout_s", 3, 600),

@@ -53,6 +53,7 @@ class Terminal:
         self.on_open_change: list[Callable[[bool], None]] = []  # backlight
         self.is_open = True
         self.last_rating: dict[str, Any] | None = None
+        self._officer_shown: Officer | None = None
 
     # -- what the view and the buttons call ---------------------------------------------
 
@@ -66,6 +67,11 @@ class Terminal:
             now = self._monotonic()
             if self.flow.screen is Screen.CLOSED:
                 log.info("%s press of level %s ignored: outside office hours", source, level)
+                return None
+            if not 1 <= level <= self.settings.scale:
+                # e.g. the fifth button while the controller has set a 4-level scale
+                log.warning("%s press of level %s ignored: the scale has %s levels", source,
+                            level, self.settings.scale)
                 return None
             misuse = self.misuse.check(now)
             outcome = self.flow.press(level, now)
@@ -110,7 +116,10 @@ class Terminal:
             self._record(self.flow.tick(now))
             if self.flow.screen is Screen.IDLE and before is not Screen.IDLE:
                 self.language = self.settings.language  # the next citizen starts afresh
-            if changed or self.flow.screen is not before:
+            officer = self.officer()
+            shift_changed = officer != self._officer_shown
+            self._officer_shown = officer
+            if changed or shift_changed or self.flow.screen is not before:
                 self._changed()
         if changed:
             for hook in self.on_open_change:
@@ -128,6 +137,10 @@ class Terminal:
             self._changed()
         log.info("kiosk settings applied: scale %s, %s reasons", settings.scale,
                  len(settings.reasons))
+
+    def redraw(self) -> None:
+        """Something shown changed outside the flow (a photo arrived)."""
+        self._changed()
 
     def local_now(self) -> dt.datetime:
         return self._wall().astimezone(self.settings.zone)

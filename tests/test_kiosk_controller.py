@@ -188,3 +188,14 @@ def test_report_csv_per_officer_for_the_district(controller, make_node, api):
     assert lines[0] == ("officer,name,title,answers,level 1/4,level 2/4,level 4/4,"
                         "satisfaction_index")
     assert lines[1] == "lan,Nguyễn Thị Lan,Tư pháp,4,2,1,1,0.7500"
+
+
+def test_rating_with_malformed_officer_is_kept_acked_and_counted(controller, make_node, api):
+    """Regression: an officer that is not an object must not make the kiosk resend forever."""
+    node = make_node("kiosk-c10", controller=controller)
+    rate(node, 1, officer="Lan")
+    rate(node, 2)
+    wait_for(lambda: node.outbox.depth == 0)
+    assert [r["level"] for r in api("GET", "/api/v1/ratings")] == [2]
+    assert controller.reader().execute("SELECT count(*) FROM events WHERE device = ?",
+                                       ("kiosk-c10",)).fetchone()[0] == 2

@@ -9,7 +9,7 @@ import pytest
 
 from kiosk.errors import KioskConfigError
 from kiosk.flow import RatingFlow, Screen
-from kiosk.i18n import nfc, text
+from kiosk.i18n import nfc, pick, text
 from kiosk.misuse import MisuseDetector, MisuseRules
 from kiosk.office_hours import parse_office_hours
 from kiosk.settings import KioskSettings, parse_settings
@@ -228,3 +228,59 @@ def test_layout_touch_targets_are_at_least_15_mm_on_the_7_inch_screen():
     small = {name: size_mm(*rect) for name, rect in targets.items()
              if min(size_mm(*rect)) < 15}
     assert small == {}
+
+
+def test_flow_follow_up_levels_configurable_to_include_neutral():
+    flow = RatingFlow(parse_settings({"follow_up_levels": [3, 4]}))
+    flow.press(3, now=0)
+    assert flow.screen is Screen.FOLLOW_UP
+    default = RatingFlow(KioskSettings())
+    default.press(3, now=0)
+    assert default.screen is Screen.THANKS
+
+
+def test_settings_info_panel_takes_plain_or_bilingual_items():
+    settings = parse_settings({"info": ["Đường dây nóng: 0251 3xxx xxx",
+                                        {"vi": "Giờ làm việc", "en": "Office hours"}]})
+    assert [pick(i, "en") for i in settings.info] == ["Đường dây nóng: 0251 3xxx xxx",
+                                                      "Office hours"]
+    with pytest.raises(KioskConfigError):
+        parse_settings({"info": "not a list"})
+
+
+def test_terminal_ignores_a_button_beyond_the_configured_scale():
+    term, rec, clock = make_terminal(scale=3)
+    assert term.press(4, source="button") is None and rec.events == []
+    assert term.press(3, source="button")["data"]["misuse"] is False
+
+
+def test_terminal_redraws_when_the_shift_changes_while_idle():
+    term, rec, clock = make_terminal(duty=[
+        {"start": "2026-03-02T01:00:00Z", "end": "2026-03-02T02:30:00Z",
+         "officer": {"id": "a", "name": "A"}},
+        {"start": "2026-03-02T02:30:00Z", "end": "2026-03-02T05:00:00Z",
+         "officer": {"id": "b", "name": "B"}}])
+    redraws: list[str | None] = []
+    term.listeners.append(lambda: redraws.append(term.officer().id))
+    term.tick()
+    clock.advance(60)
+    term.tick()  # same shift: nothing to redraw
+    clock.advance(3600)
+    term.tick()
+    assert redraws == ["a", "b"]
+
+
+def test_systemd_unit_restarts_always_with_watchdog_and_runs_the_console_script():
+    import configparser
+    import pathlib
+    import tomllib
+    root = pathlib.Path(__file__).resolve().parent.parent
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(root / "kiosk" / "systemd" / "thanthien-kiosk.service")
+    service = unit["Service"]
+    assert service["Type"] == "notify" and service["Restart"] == "always"
+    assert int(service["WatchdogSec"]) > 0
+    script = service["ExecStart"].split()[0].rsplit("/", 1)[1]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts[script] == "kiosk.cli:main"

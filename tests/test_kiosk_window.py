@@ -292,3 +292,29 @@ def test_kiosk_window_portrait_screen_stacks_faces_and_rates(controller, make_ki
     kiosk.wait_screen("thanks")
     got = wait_for(lambda: ratings(controller))
     assert got[0]["level"] == 2
+
+
+def test_kiosk_window_fetches_the_rostered_officers_photo(controller, make_kiosk):
+    import hashlib
+
+    import requests
+    headers = api_token(controller)
+    api = controller.api_url + "/api/v1"
+    kiosk = make_kiosk("kiosk-w16", controller, controller_url=controller.api_url)
+    photo = (pathlib.Path(__file__).parent.parent / "docs" / "screenshots" /
+             "kiosk-closed-800x480.png").read_bytes()  # any PNG will do
+    requests.put(f"{api}/officers/lan", json={"name": "Nguyễn Thị Lan"}, headers=headers,
+                 timeout=10).raise_for_status()
+    requests.put(f"{api}/officers/lan/photo", data=photo, headers=headers,
+                 timeout=10).raise_for_status()
+    requests.put(f"{api}/desks/quay-1", json={"name": "Quầy 1", "kiosk": "kiosk-w16"},
+                 headers=headers, timeout=10).raise_for_status()
+    now = dt.datetime.now(dt.UTC)
+    requests.post(f"{api}/roster", headers=headers, timeout=10, json={
+        "desk": "quay-1", "officer": "lan",
+        "start": (now - dt.timedelta(hours=1)).isoformat(),
+        "end": (now + dt.timedelta(hours=1)).isoformat()}).raise_for_status()
+    sha = hashlib.sha256(photo).hexdigest()
+    wait_for(lambda: f"officer photo {sha[:12]} cached" in kiosk.log(), timeout=30)
+    cached = kiosk.config.parent / "data" / "photos" / sha
+    assert cached.read_bytes() == photo
