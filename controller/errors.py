@@ -21,3 +21,7 @@ class Unauthorized(ControllerError, PermissionError):
 
 class BrokerError(ControllerError, RuntimeError):
     """Mosquitto could not be configured or started."""
+
+
+class StorageError(ControllerError, RuntimeError):
+    """The controller's database cannot be opened or migrated."""

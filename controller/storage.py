@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from controller.errors import StorageError
+
 log = logging.getLogger(__name__)
 
 Migration = Callable[[sqlite_utils.Database], None]
@@ -34,18 +36,29 @@ def connect(path: str | pathlib.Path) -> sqlite_utils.Database:
 
 
 def migrate(db: sqlite_utils.Database) -> int:
-    """Apply pending migrations; return the schema version now in force."""
-    db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+    """Apply pending migrations; return how many are in force.
+
+    Migrations are recorded by name, not by position, so branches that each
+    appended one can be merged in either order without a database created on
+    one of them re-running (or skipping) the other's.
+    """
+    table = db["schema_migrations"]
+    columns = {c.name for c in table.columns} if table.exists() else set()
+    if columns and "name" not in columns:
+        raise StorageError(
+            f"database {db.conn.execute('PRAGMA database_list').fetchone()[2]} was made by a "
+            "development build that numbered its migrations; move it aside and start afresh")
+    db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY,"
                " applied TEXT DEFAULT CURRENT_TIMESTAMP)")
-    done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
-    for version, fn in enumerate(MIGRATIONS, start=1):
-        if version in done:
+    done = {row[0] for row in db.execute("SELECT name FROM schema_migrations")}
+    for fn in MIGRATIONS:
+        if fn.__name__ in done:
             continue
         with db.conn:
             db.execute("BEGIN IMMEDIATE")
             fn(db)
-            db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
-        log.info("database migrated to schema %s (%s)", version, fn.__name__)
+            db.execute("INSERT INTO schema_migrations (name) VALUES (?)", (fn.__name__,))
+        log.info("database migrated: %s", fn.__name__)
     return len(MIGRATIONS)
 
 
@@ -136,7 +149,8 @@ def _speaker(db: sqlite_utils.Database) -> None:
     migrate_broadcasts(db)
 
 
-#: Every schema change, in order; append new ones (from any module), never reorder.
+#: Every schema change, in order, each known by its function's name (never rename
+#: one that has shipped); append new ones.
 MIGRATIONS: list[Migration] = [_initial, _speaker]
 
 from controller.rating_schema import kiosk_schema, officer_photos  # noqa: E402

@@ -54,3 +54,15 @@ def test_token_create_and_revoke(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("tt_")
     assert controller_main(["--data", data, "token", "revoke", "leader"]) == 0
     assert controller_main(["--data", data, "token", "revoke", "leader"]) == 1
+
+
+def test_migrations_are_recorded_by_name_and_not_rerun(tmp_path):
+    """Regression: migrations were numbered by position, so merging two branches that each
+    appended one re-ran a migration on databases made on one of them."""
+    from controller import storage
+    db = storage.connect(tmp_path / "c.db")
+    assert storage.migrate(db) == len(storage.MIGRATIONS)
+    names = {row[0] for row in db.execute("SELECT name FROM schema_migrations")}
+    assert names == {fn.__name__ for fn in storage.MIGRATIONS}
+    assert storage.migrate(db) == len(storage.MIGRATIONS)  # nothing re-run, no error
+    db.close()
