@@ -157,3 +157,14 @@ from controller.rating_schema import kiosk_schema, officer_photos  # noqa: E402
 
 MIGRATIONS.append(kiosk_schema)
 MIGRATIONS.append(officer_photos)
+
+
+def rating_alert_index(db: sqlite_utils.Database) -> None:
+    """The alert check counts a desk's answers in a window for every dissatisfied
+    rating: a covering index makes that a short index range, not a table scan
+    (which made ingestion quadratic: 328 events/s at 100,000 ratings)."""
+    db.execute("CREATE INDEX IF NOT EXISTS ratings_desk_window ON ratings"
+               " (coalesce(desk, device), misuse, ts, dissatisfied)")
+
+
+MIGRATIONS.append(rating_alert_index)
