@@ -14,22 +14,29 @@ from conftest import wait_for
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+def demo_api(demo_dir):
+    """Wait for the demo's API URL and token files; return an authenticated GET."""
+    wait_for(lambda: (demo_dir / "admin-token").exists() and (demo_dir / "api-url").exists()
+             and (demo_dir / "api-url").read_text().strip(), timeout=30)
+    url = (demo_dir / "api-url").read_text().strip()
+    token = (demo_dir / "admin-token").read_text().strip()
+
+    def get(path):
+        request = urllib.request.Request(url + path,
+                                         headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.load(response)
+
+    return get
+
+
 def test_demo_runs_devices_online_ratings_arrive_and_stops_cleanly(tmp_path):
     demo_dir = tmp_path / "demo"
     proc = subprocess.Popen([sys.executable, "-m", "sim.demo", "--dir", str(demo_dir),
                              "--kiosks", "2", "--no-window"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for(lambda: (demo_dir / "admin-token").exists() and (demo_dir / "api-url").exists()
-                 and (demo_dir / "api-url").read_text().strip(), timeout=30)
-        url = (demo_dir / "api-url").read_text().strip()
-        token = (demo_dir / "admin-token").read_text().strip()
-
-        def get(path):
-            request = urllib.request.Request(url + path,
-                                             headers={"Authorization": f"Bearer {token}"})
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return json.load(response)
+        get = demo_api(demo_dir)
 
         wait_for(lambda: sum(d["online"] for d in get("/api/v1/devices")
                              if d["role"] == "kiosk") == 2, timeout=30)
@@ -49,16 +56,7 @@ def test_demo_speakers_play_the_bulletin_in_exactly_two_hamlets(tmp_path):
                              "--no-window"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for(lambda: (demo_dir / "api-url").exists()
-                 and (demo_dir / "api-url").read_text().strip(), timeout=30)
-        url = (demo_dir / "api-url").read_text().strip()
-        token = (demo_dir / "admin-token").read_text().strip()
-
-        def get(path):
-            request = urllib.request.Request(url + path,
-                                             headers={"Authorization": f"Bearer {token}"})
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return json.load(response)
+        get = demo_api(demo_dir)
 
         def played():
             items = [b for b in get("/api/v1/broadcasts") if b["title"] == "Bản tin thử"]
