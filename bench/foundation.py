@@ -124,8 +124,9 @@ def node_memory() -> float:
 
 
 def import_floor() -> float:
-    """RSS (MB) of a process that only imports Python, paho-mqtt and sqlite-utils."""
-    code = ("import paho.mqtt.client, sqlite_utils, time;"
+    """RSS (MB) of a process that only imports Python, paho-mqtt and sqlite-utils (as
+    the node imports it: without numpy, see node_runtime.storage)."""
+    code = ("import paho.mqtt.client, node_runtime.storage;"
             "print(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout) / 1024

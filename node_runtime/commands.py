@@ -14,13 +14,14 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from wire.errors import MessageError
 from wire.messages import EVENT_COMMAND_RESULT, decode, parse_ts, utc_now
 from wire.topics import Topic
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 

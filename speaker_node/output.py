@@ -13,10 +13,10 @@ import threading
 from typing import Any
 
 from speaker_node.errors import AudioDeviceError
+from speaker_node.pcm import RATE
 
 log = logging.getLogger(__name__)
 
-RATE = 48_000
 
 _shared_lock = threading.Lock()
 _shared: Any = None

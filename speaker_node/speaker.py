@@ -15,13 +15,9 @@ Items the operator chose to ``order`` wait for the one playing to end.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
-import pathlib
-import struct
 import threading
 import time
-import wave
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +26,8 @@ from speaker_node.amplifier import Amplifier
 from speaker_node.cache import AudioCache
 from speaker_node.errors import AudioDeviceError, CacheError, ScheduleError, SpeakerError
 from speaker_node.ledger import Ledger
-from speaker_node.output import RATE, PyAudioOutput
+from speaker_node.output import PyAudioOutput
+from speaker_node.pcm import RATE, WIDTH, Pcm, decode_pcm, scaled, wav_samples
 from speaker_node.timeline import Occurrence, Schedule, parse_schedule
 from wire.messages import format_ts, utc_now
 from wire.speaker import (
@@ -266,8 +263,7 @@ class Speaker:
             return REASON_QUIET
         return None
 
-    def _load(self, occ: Occurrence) -> Any:
-        import numpy as np
+    def _load(self, occ: Occurrence) -> Pcm:
         try:
             path = self.cache.verified_path(occ.sha256)
         except CacheError as exc:  # missing, or corrupt and deleted: last chance to fetch
@@ -278,7 +274,7 @@ class Speaker:
         if pcm is None:
             pcm = decode_pcm(path.read_bytes())
         if occ.emergency:
-            pcm = np.concatenate([tones.attention_tone(self.attention_tone_s), pcm])
+            pcm = tones.attention_tone(self.attention_tone_s) + pcm
         return pcm
 
     def _perform(self, occ: Occurrence) -> None:
@@ -316,7 +312,7 @@ class Speaker:
         wall = time.monotonic() + (occ.start - utc_now()).total_seconds()
         return max(ready, wall)
 
-    def _play_occurrence(self, occ: Occurrence, pcm: Any) -> None:
+    def _play_occurrence(self, occ: Occurrence, pcm: Pcm) -> None:
         start_mono = self._sound_at(occ)
         _sleep_until(start_mono, self._stop)
         if self._stop.is_set():
@@ -346,10 +342,9 @@ class Speaker:
                       "played_s": round(position / RATE, 3),
                       "interruptions": interruptions or None})
 
-    def _pump(self, occ: Occurrence, pcm: Any, interruptions: list[dict[str, Any]],
+    def _pump(self, occ: Occurrence, pcm: Pcm, interruptions: list[dict[str, Any]],
               note: Callable[[], None] | None = None) -> int:
         """Write ``pcm`` in 20 ms chunks paced to the wall clock; return frames written."""
-        import numpy as np
         with self._lock:
             self._playing.append((occ, 0.0))
         try:
@@ -364,10 +359,10 @@ class Speaker:
                             note()
                         t0, sent = time.monotonic(), 0
                 volume = 1.0 if occ.emergency else self.volume
-                block = pcm[pos:pos + CHUNK]
-                scaled = np.clip(block.astype(np.float32) * volume, -32768, 32767)
-                self.output.write(scaled.astype(np.int16).tobytes())
-                pos, sent = pos + len(block), sent + len(block)
+                block = pcm.read(pos, CHUNK)
+                self.output.write(scaled(block, volume))
+                frames = len(block) // WIDTH
+                pos, sent = pos + frames, sent + frames
                 ahead = t0 + sent / RATE - time.monotonic()
                 if ahead > AHEAD_S:
                     time.sleep(ahead - AHEAD_S)
@@ -514,50 +509,6 @@ class Speaker:
             self.ledger.forget_before(time.time() - RECEIPTS_KEPT_S)
             self._fetch_wake.wait(10.0 if failed else 300.0)
             self._fetch_wake.clear()
-
-
-def wav_samples(path: pathlib.Path) -> Any:
-    """The samples of a 48 kHz mono 16-bit PCM WAV (the controller's renditions) mapped
-    from disk, not read into memory; None for any other file."""
-    import numpy as np
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None
-        fmt_ok = False
-        while chunk := f.read(8):
-            if len(chunk) < 8:
-                return None
-            name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if name == b"fmt ":
-                fmt = f.read(size + (size & 1))
-                tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
-                fmt_ok = (tag, channels, rate, bits) == (1, 1, RATE, 16)
-            elif name == b"data":
-                if not fmt_ok:
-                    return None
-                frames = min(size, path.stat().st_size - f.tell()) // 2
-                return np.memmap(path, dtype="<i2", mode="r", offset=f.tell(), shape=(frames,))
-            else:
-                f.seek(size + (size & 1), 1)
-    return None
-
-
-def decode_pcm(data: bytes) -> Any:
-    """48 kHz mono int16 samples of an audio file. The controller's renditions are exactly
-    that as WAV, read with the standard library; anything else goes through miniaudio
-    (imported only then: it and its cffi library cost a small node ~9 MB)."""
-    import numpy as np
-    try:
-        with wave.open(io.BytesIO(data)) as w:
-            if (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (RATE, 1, 2):
-                return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-    except (wave.Error, EOFError):
-        pass
-    import miniaudio
-    decoded = miniaudio.decode(data, output_format=miniaudio.SampleFormat.SIGNED16,
-                               nchannels=1, sample_rate=RATE)
-    return np.frombuffer(decoded.samples, dtype=np.int16)
 
 
 def _sleep_until(deadline: float, stop: threading.Event) -> None:

@@ -3,32 +3,30 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+import math
+from array import array
 
-RATE = 48_000
+from speaker_node.pcm import RATE, Pcm
 
-
-def _fade(signal: Any, seconds: float = 0.01) -> Any:
-    import numpy as np
-    n = min(int(RATE * seconds), len(signal) // 2)
-    ramp = np.linspace(0.0, 1.0, n)
-    signal[:n] *= ramp
-    signal[len(signal) - n:] *= ramp[::-1]
-    return signal
+FADE_S = 0.01  # fade in and out, so a tone starts and ends without a click
 
 
-def sine(frequency: float, seconds: float, level_dbfs: float = -12.0) -> Any:
-    """A faded sine as int16 samples."""
-    import numpy as np
-    t = np.arange(int(RATE * seconds)) / RATE
-    signal = _fade(np.sin(2 * np.pi * frequency * t) * 10 ** (level_dbfs / 20))
-    return (signal * 32767).astype(np.int16)
+@functools.lru_cache(maxsize=8)
+def sine(frequency: float, seconds: float, level_dbfs: float = -12.0) -> Pcm:
+    """A sine with 10 ms linear fades, as 16-bit samples. Cached: a :class:`Pcm` of
+    bytes is immutable, and an emergency should not wait for arithmetic."""
+    n = int(RATE * seconds)
+    fade = min(int(RATE * FADE_S), n // 2)
+    amplitude = 32767 * 10 ** (level_dbfs / 20)
+    step = 2 * math.pi * frequency / RATE
+    ramp = max(fade - 1, 1)
+    samples = array("h", (
+        int(amplitude * math.sin(step * i) * min(1.0, i / ramp, (n - 1 - i) / ramp))
+        for i in range(n)))
+    return Pcm(samples.tobytes())
 
 
-@functools.lru_cache(maxsize=2)
-def attention_tone(seconds: float = 3.0) -> Any:
-    """Alternating 880/660 Hz half-second notes: the signal that an emergency follows.
-    Cached (callers must not modify it): an emergency should not wait for arithmetic."""
-    import numpy as np
+def attention_tone(seconds: float = 3.0) -> Pcm:
+    """Alternating 880/660 Hz half-second notes: the signal that an emergency follows."""
     notes = [sine(880.0 if i % 2 == 0 else 660.0, 0.5) for i in range(int(seconds / 0.5))]
-    return np.concatenate(notes) if notes else np.zeros(0, dtype=np.int16)
+    return sum(notes, Pcm())

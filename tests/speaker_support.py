@@ -211,7 +211,7 @@ def best_match(written: np.ndarray, source: np.ndarray) -> tuple[float, int, flo
 def tones_reference(frequency: float, seconds: float) -> np.ndarray:
     """The test tone as the node generates it, at the default volume."""
     from speaker_node.tones import sine
-    return sine(frequency, seconds).astype(np.float64)
+    return np.frombuffer(sine(frequency, seconds).tobytes(), dtype="<i2").astype(np.float64)
 
 
 def _crc8(data: bytes) -> int:

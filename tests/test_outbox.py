@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from node_runtime.outbox import Outbox
@@ -50,3 +53,14 @@ def test_clock_state_is_recorded_per_event(tmp_path):
         assert box.put("rating", {})["clock_synced"] is False
         synced[0] = True
         assert box.put("rating", {})["clock_synced"] is True
+
+
+def test_node_runtime_keeps_numpy_out_of_a_node():
+    """sqlite-utils would import numpy (~11 MB of a node's memory) just because it is
+    installed; the runtime hides it for that import only."""
+    code = ("import sys, node_runtime.node, speaker_node.cli;"
+            "assert 'numpy' not in sys.modules, 'numpy imported';"
+            "import numpy; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

@@ -32,3 +32,18 @@ def test_speaker_plays_normalised_audio_at_scheduled_time_with_relay_around_it(b
     assert r > 0.99
     assert lag < 48 * 20  # within 20 ms of the file's start
     assert abs(gain - 0.8) < 0.02  # the default volume
+
+
+def test_pcm_reads_blocks_across_segments_and_scales_without_wrapping():
+    from array import array
+
+    from speaker_node.pcm import Pcm, scaled
+    tone, item = Pcm(array("h", range(5)).tobytes()), Pcm(array("h", range(5, 12)).tobytes())
+    pcm = tone + item + Pcm()
+    assert len(pcm) == 12
+    blocks = [array("h", pcm.read(pos, 4)).tolist() for pos in range(0, 12, 4)]
+    assert blocks == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    assert pcm.read(10, 4) == array("h", [10, 11]).tobytes() and pcm.read(12, 4) == b""
+    loud = array("h", [32767, -32768, 1000]).tobytes()
+    assert scaled(loud, 1.0) is loud
+    assert array("h", scaled(loud, 0.5)).tolist() == [16383, -16384, 500]
