@@ -3,17 +3,22 @@ and the outbox with three days of backlog."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import itertools
 import json
 import signal
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from bench.rig import PASSWORD, Rig
 from node_runtime.node import Node
 from node_runtime.outbox import Outbox
+from wire import messages
 from wire.messages import encode, new_event
 from wire.topics import Topic
 
@@ -48,6 +53,23 @@ def raw_throughput(total: int, clients: int, processes: int, window: int) -> flo
         return result["n"] / (result["last"] - result["first"])
 
 
+@contextlib.contextmanager
+def _clock_over_days(days: float, count: int) -> Iterator[None]:
+    """Stamp the next ``count`` events as taken evenly over the last ``days``, as a
+    kiosk offline that long stamped them. Stamped all at once, each desk's 15-minute
+    alert window (controller.alerts) would hold thousands of ratings, which no desk
+    ever gets."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    step = dt.timedelta(days=days) / count
+    ticks = itertools.count()
+    real = messages.utc_now
+    messages.utc_now = lambda: start + step * next(ticks)
+    try:
+        yield
+    finally:
+        messages.utc_now = real
+
+
 def ingestion_throughput(total: int, nodes: int, processes: int, window: int) -> float:
     """Events per second from prefilled node outboxes into the controller's DB, acked."""
     devices = [(f"bench-node-{i:02d}", "kiosk") for i in range(1, nodes + 1)]
@@ -57,8 +79,9 @@ def ingestion_throughput(total: int, nodes: int, processes: int, window: int) ->
         per_node = total // nodes
         for raw in raws:  # three days of ratings, accepted while offline
             node = Node(rig.node_config(raw["device"]["id"], outbox_window=window))
-            node.outbox.put_many(("rating", {"level": 1 + i % 4, "scale": 4})
-                                 for i in range(per_node))
+            with _clock_over_days(3, per_node):
+                node.outbox.put_many(("rating", {"level": 1 + i % 4, "scale": 4})
+                                     for i in range(per_node))
             node.outbox.close()
         workers = [rig.spawn([sys.executable, "-m", "bench.workers", "nodes",
                               json.dumps({"configs": part})], stdout=subprocess.PIPE, text=True)

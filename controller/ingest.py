@@ -64,13 +64,17 @@ class Ingestor:
         with self._lock:
             events, self._pending = self._pending, []
             self._scheduled = False
-        acks = [self._store(db, event) for event in events]
+        stored = [self._store(db, event) for event in events]
+        fresh = sum(stored)
+        self.metrics.count("events_stored", fresh)
+        self.metrics.count("events_duplicate", len(events) - fresh)
         # Only now, with every event stored (or the whole task rolled back by
         # an exception above), may their acks wait for the commit.
-        for device, event_id in acks:
-            self._acks[device].append(event_id)
+        for event in events:
+            self._acks[event["device"]].append(event["id"])
 
-    def _store(self, db: sqlite_utils.Database, event: dict[str, Any]) -> tuple[str, str]:
+    def _store(self, db: sqlite_utils.Database, event: dict[str, Any]) -> bool:
+        """Store ``event`` and run its type's handler; False if it was a duplicate."""
         cursor = db.execute(
             "INSERT OR IGNORE INTO events (id, device, seq, type, ts, clock_synced, received, data)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -78,14 +82,12 @@ class Ingestor:
              int(event["clock_synced"]), time.time(),
              json.dumps(event["data"], ensure_ascii=False)),
         )
-        if cursor.rowcount:
-            self.metrics.count("events_stored")
-            handler = self._handlers.get(event["type"])
-            if handler is not None:
-                self._run_handler(db, handler, event)
-        else:
-            self.metrics.count("events_duplicate")
-        return event["device"], event["id"]
+        if not cursor.rowcount:
+            return False
+        handler = self._handlers.get(event["type"])
+        if handler is not None:
+            self._run_handler(db, handler, event)
+        return True
 
     def _run_handler(self, db: sqlite_utils.Database, handler: TypeHandler,
                      event: dict[str, Any]) -> None:

@@ -33,8 +33,7 @@ class RatingStore:
         self.hooks = hooks or []
 
     def store(self, db: sqlite_utils.Database, event: dict[str, Any]) -> None:
-        store_rating(db, event)
-        row = get_rating(db, event["id"])
+        row = store_rating(db, event)
         for hook in self.hooks:
             hook(db, row)
 
@@ -56,8 +55,9 @@ class RatingStore:
                     json.dumps(merged, ensure_ascii=False), data["rating_id"]))
 
 
-def store_rating(db: sqlite_utils.Database, event: dict[str, Any]) -> None:
-    """Store one ``rating`` event; raises ValueError on impossible data."""
+def store_rating(db: sqlite_utils.Database, event: dict[str, Any]) -> dict[str, Any]:
+    """Store one ``rating`` event and return its row as :func:`rating_row` gives it;
+    raise ValueError on impossible data."""
     data = event["data"]
     scale, level = data.get("scale"), data.get("level")
     if scale not in SCALES:
@@ -79,15 +79,14 @@ def store_rating(db: sqlite_utils.Database, event: dict[str, Any]) -> None:
         raise ValueError(f"rating reasons {reasons!r}: expected a list of keys")
     desk = desk or desk_of_kiosk(db, event["device"])
     officer = shown.get("id") or (officer_on_duty(db, desk, event["ts"]) if desk else None)
-    db.execute(
-        "INSERT INTO ratings (event_id, device, ts, level, scale, misuse, data, kiosk, desk,"
-        " officer, local_day, local_hour, satisfied, dissatisfied, reasons, dossier_code)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (event["id"], event["device"], event["ts"], level, scale,
-         int(bool(data.get("misuse"))), json.dumps(data, ensure_ascii=False), event["device"],
-         desk, officer, local[:10], int(local[11:13]), int(meaning.satisfied),
-         int(meaning.dissatisfied), json.dumps(reasons), data.get("dossier_code")),
-    )
+    values = (event["id"], event["device"], event["ts"], level, scale,
+              int(bool(data.get("misuse"))), json.dumps(data, ensure_ascii=False), desk,
+              officer, local[:10], int(local[11:13]),
+              int(meaning.satisfied), int(meaning.dissatisfied), json.dumps(reasons),
+              data.get("dossier_code"))
+    db.execute(f"INSERT INTO ratings ({_COLUMNS}, kiosk) VALUES ({', '.join('?' * 16)})",
+               (*values, event["device"]))
+    return rating_row(values)
 
 
 _COLUMNS = ("event_id, device, ts, level, scale, misuse, data, desk, officer, local_day,"
@@ -99,14 +98,6 @@ def rating_row(r: tuple[Any, ...]) -> dict[str, Any]:
             "misuse": bool(r[5]), "data": json.loads(r[6]), "desk": r[7], "officer": r[8],
             "local_day": r[9], "local_hour": r[10], "satisfied": bool(r[11]),
             "dissatisfied": bool(r[12]), "reasons": json.loads(r[13]), "dossier_code": r[14]}
-
-
-def get_rating(db: sqlite_utils.Database, rating_id: str) -> dict[str, Any]:
-    row = db.execute(f"SELECT {_COLUMNS} FROM ratings WHERE event_id = ?",
-                     (rating_id,)).fetchone()
-    if row is None:
-        raise KeyError(rating_id)
-    return rating_row(row)
 
 
 def rating_filter(*, since: str | None = None, until: str | None = None,

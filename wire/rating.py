@@ -41,12 +41,13 @@ _D = ("Không hài lòng", "Dissatisfied", "d73027", "sad", False, True)
 _VD = ("Rất không hài lòng", "Very dissatisfied", "a50026", "very_sad", False, True)
 
 _SCALE_LEVELS = {3: (_VS, _S, _D), 4: (_VS, _S, _N, _D), 5: (_VS, _S, _N, _D, _VD)}
+_LEVELS = {scale: tuple(Level(i, *spec) for i, spec in enumerate(specs, start=1))
+           for scale, specs in _SCALE_LEVELS.items()}
 
 
 def levels(scale: int) -> tuple[Level, ...]:
     """The levels of a 3-, 4- or 5-level scale, best first."""
-    check_scale(scale)
-    return tuple(Level(i, *spec) for i, spec in enumerate(_SCALE_LEVELS[scale], start=1))
+    return _LEVELS[check_scale(scale)]
 
 
 def check_scale(scale: object) -> int:
