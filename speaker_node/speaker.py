@@ -113,6 +113,7 @@ class Speaker:
 
     def start(self) -> None:
         """Settle what the last run left (receipts owed, a play cut by a crash), then run."""
+        tones.attention_tone(self.attention_tone_s)  # made now: an emergency must not wait
         interrupted = self.ledger.interrupted()
         if interrupted is not None:
             log.warning("restarted during playback of %s", interrupted["occurrence"])
@@ -283,6 +284,14 @@ class Speaker:
         if reason:
             self._skip(occ, reason)
             return
+        if not self.amplifier.is_on:  # its lead runs while the file is verified and loaded
+            self.amplifier.on()
+        try:
+            self._load_and_play(occ)
+        finally:  # played or not, the relay opens after the tail
+            self._amp_off_at = time.monotonic() + self.amp_tail_s
+
+    def _load_and_play(self, occ: Occurrence) -> None:
         try:
             pcm = self._load(occ)
         except (CacheError, SpeakerError) as exc:
@@ -300,7 +309,6 @@ class Speaker:
             except AudioDeviceError as exc:  # could not even open the output
                 log.error("cannot play %s: %s", occ.id, exc)
                 self._skip(occ, f"{REASON_FAULT}: {exc}")
-        self._amp_off_at = time.monotonic() + self.amp_tail_s
 
     def _sound_at(self, occ: Occurrence) -> float:
         """Monotonic time at which sound starts: the scheduled start, but never sooner

@@ -19,11 +19,13 @@ def sine(frequency: float, seconds: float, level_dbfs: float = -12.0) -> Pcm:
     fade = min(int(RATE * FADE_S), n // 2)
     amplitude = 32767 * 10 ** (level_dbfs / 20)
     step = 2 * math.pi * frequency / RATE
+    sin = math.sin
+    wave = [amplitude * sin(step * i) for i in range(n)]
     ramp = max(fade - 1, 1)
-    samples = array("h", (
-        int(amplitude * math.sin(step * i) * min(1.0, i / ramp, (n - 1 - i) / ramp))
-        for i in range(n)))
-    return Pcm(samples.tobytes())
+    for i in range(fade):
+        wave[i] *= i / ramp
+        wave[n - 1 - i] *= i / ramp
+    return Pcm(array("h", map(int, wave)).tobytes())
 
 
 def attention_tone(seconds: float = 3.0) -> Pcm:
