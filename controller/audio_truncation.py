@@ -103,29 +103,29 @@ def id3v2_end(data: bytes) -> int:
     return pos
 
 
-def trailing_tag_starts(data: bytes) -> set[int]:
-    """Offsets where tags at the end of the file begin, and the end itself.
+def audio_end(data: bytes) -> int:
+    """Where the audio ends: before any tags appended to the file.
 
     Taggers append an ID3v1 tag (``TAG``, 128 bytes, last), an APEv2 tag
     (a 32-byte ``APETAGEX`` footer whose size covers the items and footer,
     plus a 32-byte header if flagged) and Lyrics3v2 (``LYRICS200`` after a
-    six-digit size), in some order; the audio ends at one of these offsets.
+    six-digit size), in some order. They are found from the end, the way
+    tag readers find them.
     """
     end = len(data)
-    starts = {end}
     while True:
         if end >= 128 and data[end - 128:end - 125] == b"TAG":
-            end -= 128
+            start = end - 128
         elif end >= 32 and data[end - 32:end - 24] == b"APETAGEX":
             size, flags = struct.unpack_from("<I4xI", data, end - 20)
-            end -= size + (32 if flags & 0x80000000 else 0)
+            start = end - size - (32 if flags & 0x80000000 else 0)
         elif data[end - 9:end] == b"LYRICS200" and data[end - 15:end - 9].isdigit():
-            end -= int(data[end - 15:end - 9]) + 15
+            start = end - int(data[end - 15:end - 9]) - 15
         else:
-            return starts
-        if end < 0:
-            return starts
-        starts.add(end)
+            return end
+        if start < 0:
+            return end
+        end = start
 
 
 @dataclass(frozen=True)
@@ -187,12 +187,11 @@ def mp3_truncation(data: bytes) -> str | None:
     start = id3v2_end(data)
     if start > len(data):
         return f"its ID3 tag declares {start} bytes but the file has {len(data)}"
-    first = _first_frame(data, start)
-    if first is None:
+    first, end = _first_frame(data, start), audio_end(data)
+    if first is None or first >= end:
         return None
-    ends = trailing_tag_starts(data)
     pos, frames = first, 0
-    while pos not in ends:
+    while pos < end:
         frame = mpeg_frame(data, pos)
         if frame is None:
             if len(data) - pos < 4 and data[pos] == 0xFF:
@@ -200,25 +199,27 @@ def mp3_truncation(data: bytes) -> str | None:
             return None  # not a frame, not a known tag: leave it to the decoder
         if not frame.length:
             return None  # free format: the header does not say where the frame ends
-        if pos + frame.length > len(data):
+        if pos + frame.length > end:
+            after = "remain" if end == len(data) else "come before the tags at its end"
             return (f"its last {frame.name} frame (at byte {pos}) needs {frame.length} "
-                    f"bytes but only {len(data) - pos} remain")
+                    f"bytes but only {end - pos} {after}")
         pos, frames = pos + frame.length, frames + 1
     head = mpeg_frame(data, first)
     assert head is not None
     declared = vbr_header(data, first, head)
     if declared is None:
         return None
-    return _short_of_declared(declared, frames - 1, len(data) - first, head)
+    return _short_of_declared(declared, frames - 1, end - first, head)
 
 
 def _short_of_declared(declared: VbrHeader, frames: int, stream_bytes: int,
                        head: MpegFrame) -> str | None:
     """Whether the frames and bytes found fall short of what the VBR header declares.
 
-    LAME and FFmpeg count the frames after the header's own; one more is
-    allowed for encoders that count it too. ``stream_bytes`` runs to the
-    end of the file, so tags appended later never make a file look short.
+    ``frames`` and ``stream_bytes`` are what follows the header's own frame
+    and what runs from it to the tags at the end. LAME and FFmpeg count
+    frames the same way; one more is allowed for encoders that count the
+    header's frame too. Byte counts include it and exclude ID3 tags.
     """
     if declared.frames and frames + 1 < declared.frames:
         seconds = head.samples / head.sample_rate
