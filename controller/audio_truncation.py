@@ -7,9 +7,10 @@ walk the stream's own framing instead:
 
 - MP3: after any ID3v2 tag, MPEG audio frame headers follow each other back
   to back, each giving its frame's length. A frame that runs past the end of
-  the file was cut. A cut exactly between two frames leaves nothing broken,
-  but a Xing/Info (LAME, FFmpeg, libsndfile) or VBRI (Fraunhofer) header in
-  the first frame declares how many frames and bytes the stream has.
+  the file, or into the ID3v1/APE tags appended to it, was cut. A cut
+  exactly between two frames leaves nothing broken, but a Xing/Info (LAME,
+  FFmpeg, libsndfile) or VBRI (Fraunhofer) header in the first frame
+  declares how many frames and bytes the stream has.
 - Ogg: pages follow each other, each giving its length; each logical stream
   ends with a page flagged end-of-stream. A page that runs past the end of
   the file, or a stream whose last page lacks the flag, was cut.
@@ -165,7 +166,7 @@ def vbr_header(data: bytes, pos: int, frame: MpegFrame) -> VbrHeader | None:
     return None
 
 
-def _first_frame(data: bytes, pos: int) -> int | None:
+def _first_frame(data: bytes, pos: int) -> tuple[int, MpegFrame] | None:
     """The first frame at or after ``pos`` that the next frame's header confirms.
 
     Encoders and taggers sometimes leave padding between the ID3v2 tag and
@@ -177,7 +178,7 @@ def _first_frame(data: bytes, pos: int) -> int | None:
         if frame is not None and frame.length:
             after = pos + frame.length
             if after + 4 > len(data) or mpeg_frame(data, after) is not None:
-                return pos
+                return pos, frame
         pos = data.find(b"\xff", pos + 1)
     return None
 
@@ -187,9 +188,10 @@ def mp3_truncation(data: bytes) -> str | None:
     start = id3v2_end(data)
     if start > len(data):
         return f"its ID3 tag declares {start} bytes but the file has {len(data)}"
-    first, end = _first_frame(data, start), audio_end(data)
-    if first is None or first >= end:
+    found, end = _first_frame(data, start), audio_end(data)
+    if found is None or found[0] >= end:
         return None
+    first, head = found
     pos, frames = first, 0
     while pos < end:
         frame = mpeg_frame(data, pos)
@@ -204,8 +206,6 @@ def mp3_truncation(data: bytes) -> str | None:
             return (f"its last {frame.name} frame (at byte {pos}) needs {frame.length} "
                     f"bytes but only {end - pos} {after}")
         pos, frames = pos + frame.length, frames + 1
-    head = mpeg_frame(data, first)
-    assert head is not None
     declared = vbr_header(data, first, head)
     if declared is None:
         return None
