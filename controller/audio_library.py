@@ -1,14 +1,16 @@
 """The audio library: uploads checked, measured and loudness-normalised for the speakers.
 
 An upload (MP3, WAV, OGG Vorbis or FLAC) is decoded with miniaudio and
-refused if it is not audio, is cut off before its declared end, is silent
-or too short to measure. Its integrated loudness is measured with the
-ITU-R BS.1770-4 / EBU R128 meter (pyloudnorm: K-weighting, 400 ms blocks,
-absolute and relative gates) and a rendition is written at the target
-(−16 LUFS by default; a look-ahead limiter keeps peaks under −1 dBFS) as
-48 kHz mono 16-bit WAV: hamlet horns are mono, and one format lets every
-node play without resampling. Renditions are stored content-addressed (by
-sha256) and served to nodes by :mod:`controller.speaker_api`.
+refused if it is not audio, is cut off (WAV and FLAC short of their
+declared length; MP3 and Ogg by their own framing, see
+:mod:`controller.audio_truncation`), is silent or too short to measure.
+Its integrated loudness is measured with the ITU-R BS.1770-4 / EBU R128
+meter (pyloudnorm: K-weighting, 400 ms blocks, absolute and relative
+gates) and a rendition is written at the target (−16 LUFS by default; a
+look-ahead limiter keeps peaks under −1 dBFS) as 48 kHz mono 16-bit WAV:
+hamlet horns are mono, and one format lets every node play without
+resampling. Renditions are stored content-addressed (by sha256) and
+served to nodes by :mod:`controller.speaker_api`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 import sqlite_utils
 
+from controller.audio_truncation import mp3_truncation, ogg_truncation
 from controller.errors import InvalidRequest, NotFound
 from controller.writer import Writer
 
@@ -57,6 +60,18 @@ def sniff_format(data: bytes) -> str:
                      f"(the file starts with {data[:8]!r})")
 
 
+def check_framing(data: bytes, fmt: str) -> None:
+    """Refuse an MP3 or Ogg file whose frames or pages show it was cut off.
+
+    Decoders play what is there without complaint, so this runs first; WAV
+    and FLAC are checked against their declared length after decoding.
+    """
+    checks = {"mp3": mp3_truncation, "ogg": ogg_truncation}
+    problem = checks[fmt](data) if fmt in checks else None
+    if problem:
+        raise AudioError(f"the {fmt.upper()} file is truncated: {problem}")
+
+
 def _declared_frames(data: bytes, fmt: str) -> int | None:
     """Frames the container says it holds, where it says so (WAV, FLAC)."""
     import miniaudio
@@ -83,6 +98,7 @@ def decode(data: bytes) -> tuple[str, Any, float]:
     import miniaudio
     import numpy as np
     fmt = sniff_format(data)
+    check_framing(data, fmt)
     try:
         info = miniaudio.decode(data, output_format=miniaudio.SampleFormat.FLOAT32,
                                 nchannels=1, sample_rate=RATE)

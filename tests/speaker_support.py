@@ -251,17 +251,49 @@ def flac_bytes(samples: np.ndarray, rate: int = 44100, block: int = 4096) -> byt
     return bytes(out)
 
 
-def mp3_bytes(samples: np.ndarray, rate: int = 44100) -> bytes:
-    """Mono samples in -1..1 encoded as an MP3 (LAME, through lameenc)."""
+def mp3_bytes(samples: np.ndarray, rate: int = 44100, *, channels: int = 1,
+              bit_rate: int = 128) -> bytes:
+    """Mono samples in -1..1 encoded as an MP3 (LAME, through lameenc: no Xing header)."""
     import lameenc
 
     encoder = lameenc.Encoder()
-    encoder.set_bit_rate(128)
+    encoder.set_bit_rate(bit_rate)
     encoder.set_in_sample_rate(rate)
-    encoder.set_channels(1)
+    encoder.set_channels(channels)
     encoder.set_quality(2)
-    pcm = np.clip(samples * 32767, -32768, 32767).astype("<i2").tobytes()
-    return bytes(encoder.encode(pcm) + encoder.flush())
+    pcm = np.clip(samples * 32767, -32768, 32767).astype("<i2")
+    if channels == 2:
+        pcm = np.repeat(pcm, 2)
+    return bytes(encoder.encode(pcm.tobytes()) + encoder.flush())
+
+
+def _sndfile(samples: np.ndarray, rate: int, channels: int, format: str, subtype: str,
+             title: str | None = None, **options: Any) -> bytes:
+    """Mono samples in -1..1 written by libsndfile (through soundfile) into memory."""
+    import soundfile
+
+    frames = np.column_stack([samples] * channels) if channels > 1 else samples
+    out = io.BytesIO()
+    with soundfile.SoundFile(out, "w", rate, channels, subtype, format=format,
+                             **options) as f:
+        if title:
+            f.title = title
+        f.write(frames)
+    return out.getvalue()
+
+
+def lame_tagged_mp3_bytes(samples: np.ndarray, rate: int = 44100, *, channels: int = 1,
+                          constant: bool = False, title: str | None = None) -> bytes:
+    """An MP3 from LAME through libsndfile, with the LAME tag in its first frame: a
+    Xing header (variable bit rate) or an Info header (``constant``); ``title``
+    adds an ID3v1 tag at the end."""
+    options = {"bitrate_mode": "CONSTANT", "compression_level": 0.5} if constant else {}
+    return _sndfile(samples, rate, channels, "MP3", "MPEG_LAYER_III", title, **options)
+
+
+def ogg_bytes(samples: np.ndarray, rate: int = 44100, *, channels: int = 1) -> bytes:
+    """Mono samples in -1..1 encoded as Ogg Vorbis (libvorbis through libsndfile)."""
+    return _sndfile(samples, rate, channels, "OGG", "VORBIS")
 
 
 def noise_flac(seconds: float = 2.0, level: float = 0.05, seed: int = 4) -> bytes:
