@@ -138,10 +138,11 @@ class Registry:
                 " ON CONFLICT (id) DO NOTHING", (device_id, state.get("role"), now))
             db.execute(
                 "UPDATE devices SET online = 1, last_seen = ?, role = coalesce(role, ?),"
-                " sw = ?, keepalive = ?, telemetry_interval = ?, reported_config_version = ?"
-                " WHERE id = ?",
+                " sw = ?, keepalive = ?, telemetry_interval = ?, reported_config_version = ?,"
+                " mqtt_protocol = ? WHERE id = ?",
                 (now, state.get("role"), state.get("sw"), state.get("keepalive"),
-                 state.get("telemetry_interval"), state.get("config_version"), device_id))
+                 state.get("telemetry_interval"), state.get("config_version"),
+                 state.get("mqtt_protocol"), device_id))
 
         # Liveness and the write change together, so a sweep can't overtake a birth.
         with self._lock:
@@ -204,17 +205,17 @@ class Registry:
 # -- reads (any connection) ----------------------------------------------------------
 
 _DEVICE_COLUMNS = (
-    "id, role, status, label, hamlet, online, last_seen, sw, reported_config_version,"
-    " desired_config_version, telemetry"
+    "id, role, status, label, hamlet, online, last_seen, sw, mqtt_protocol,"
+    " reported_config_version, desired_config_version, telemetry"
 )
 
 
 def _device_row(row: tuple[Any, ...]) -> dict[str, Any]:
-    (device_id, role, status, label, hamlet, online, last_seen, sw, reported, desired,
-     telemetry) = row
+    (device_id, role, status, label, hamlet, online, last_seen, sw, mqtt_protocol, reported,
+     desired, telemetry) = row
     return {
         "id": device_id, "role": role, "status": status, "label": label, "hamlet": hamlet,
-        "online": bool(online), "last_seen": last_seen, "sw": sw,
+        "online": bool(online), "last_seen": last_seen, "sw": sw, "mqtt_protocol": mqtt_protocol,
         "config_version": {"reported": reported, "desired": desired},
         "telemetry": json.loads(telemetry) if telemetry else None,
     }

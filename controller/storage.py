@@ -168,3 +168,12 @@ def rating_alert_index(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS.append(rating_alert_index)
+
+
+def device_mqtt_protocol(db: sqlite_utils.Database) -> None:
+    """The MQTT protocol level each device last reported in its birth: 5, or 4 for a
+    node that fell back to 3.1.1 (a broker that refused 5)."""
+    db.execute("ALTER TABLE devices ADD COLUMN mqtt_protocol INTEGER")
+
+
+MIGRATIONS.append(device_mqtt_protocol)

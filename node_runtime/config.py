@@ -12,6 +12,11 @@ from wire.topics import check_device_id
 
 CLOCK_CHECKS = ("adjtimex", "always", "never")
 
+#: ``[mqtt] protocol``: MQTT 5, falling back to 3.1.1 if the broker refuses 5.
+PROTOCOL_AUTO = "auto"
+#: The values ``[mqtt] protocol`` accepts: auto, or 5 / 4 (3.1.1) forced.
+PROTOCOLS = (PROTOCOL_AUTO, 5, 4)
+
 
 @dataclasses.dataclass(frozen=True)
 class MqttSettings:
@@ -22,10 +27,16 @@ class MqttSettings:
     username: str | None = None  # defaults to the device id
     password: str | None = None
     keepalive: int = 30
-    protocol: int = 5  # 5 for MQTT 5, 4 for MQTT 3.1.1
+    protocol: int | str = PROTOCOL_AUTO  # "auto" (5, else 3.1.1); 5 or 4 (3.1.1) forced
     tls_ca: str | None = None  # path to a CA file turns TLS on
     reconnect_min: float = 1.0
     reconnect_max: float = 60.0
+
+    def __post_init__(self) -> None:
+        # Checked here, not in NodeConfig: the controller builds these settings too.
+        if self.protocol not in PROTOCOLS or isinstance(self.protocol, bool | float):
+            raise ConfigError(f"mqtt protocol {self.protocol!r}: expected "
+                              f"{PROTOCOL_AUTO!r}, 5 or 4 (3.1.1)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +60,6 @@ class NodeConfig:
             raise ConfigError(str(exc)) from None
         if self.clock_check not in CLOCK_CHECKS:
             raise ConfigError(f"clock_check {self.clock_check!r}: expected one of {CLOCK_CHECKS}")
-        if self.mqtt.protocol not in (4, 5):
-            raise ConfigError(f"mqtt protocol {self.mqtt.protocol!r}: expected 5 or 4 (3.1.1)")
         if self.outbox_window < 1:
             raise ConfigError(f"outbox window {self.outbox_window!r}: expected at least 1")
         if self.telemetry_interval <= 0:

@@ -153,6 +153,7 @@ class Node:
             "sw": self.sw_version,
             "config_version": self.config_version,
             "keepalive": self.config.mqtt.keepalive,
+            "mqtt_protocol": self.session.protocol,  # shows which nodes fell back to 3.1.1
             "telemetry_interval": self.config.telemetry_interval,
             "ts": format_ts(utc_now()),
         }

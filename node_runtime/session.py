@@ -4,6 +4,13 @@ paho's network thread reconnects with exponential backoff between
 ``reconnect_min`` and ``reconnect_max``. The will (retained) marks the
 device offline when the broker loses it; the birth (retained) marks it
 online on every (re)connect.
+
+With ``protocol = "auto"`` (the default) the session speaks MQTT 5 and falls
+back to MQTT 3.1.1, for the rest of the process, when the broker refuses
+version 5: a 3.1.1-only broker answers a version-5 CONNECT with return code 1
+(paho reports it as reason 0x84, which a version-5 broker that won't speak 5
+sends too), or closes the connection without answering. paho fixes the
+protocol when a client is built, so falling back builds a second client.
 """
 
 from __future__ import annotations
@@ -16,13 +23,19 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from node_runtime.config import MqttSettings
+from node_runtime.config import PROTOCOL_AUTO, MqttSettings
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes], None]
+
+#: CONNACK reason "Unsupported Protocol Version" (paho's reading of a 3.1.1 return code 1).
+UNSUPPORTED_PROTOCOL = 0x84
+#: Version-5 connections closed before a CONNACK, in a row, that mean "not spoken here".
+#: One could be a broker restarting or a link dropping mid-handshake.
+CLOSES_BEFORE_FALLBACK = 2
 
 
 class MqttSession:
@@ -35,41 +48,36 @@ class MqttSession:
         on_disconnect: Callable[[], None] | None = None,
     ):
         self.settings = settings
+        self._client_id = client_id
+        self._will = will
         self._handlers: dict[str, Handler] = {}
         self._on_connect = on_connect
         self._on_disconnect = on_disconnect
         self.is_connected = threading.Event()
-        protocol = mqtt.MQTTv5 if settings.protocol == 5 else mqtt.MQTTv311
-        # A restarted node rebuilds its state from birth and the retained config,
-        # so a clean session each time (MQTT 5 clean start is paho's default).
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,
-            clean_session=None if protocol == mqtt.MQTTv5 else True,
-        )
-        self._client.username_pw_set(settings.username or client_id, settings.password)
-        if settings.tls_ca:
-            self._client.tls_set(ca_certs=settings.tls_ca, cert_reqs=ssl.CERT_REQUIRED)
-        if will is not None:
-            self._client.will_set(will[0], will[1], qos=1, retain=True)
-        # paho's backoff arithmetic works in floats; its hints say int.
-        self._client.reconnect_delay_set(settings.reconnect_min,  # type: ignore[arg-type]
-                                         settings.reconnect_max)  # type: ignore[arg-type]
-        # Never drop a message paho was handed while connected: the outbox
-        # holds events anyway, this bounds memory for telemetry bursts.
-        self._client.max_queued_messages_set(10_000)
-        self._client.on_connect = self._connected
-        self._client.on_disconnect = self._disconnected
+        # Guards swapping in the fallback client against start(), close() and subscribe().
+        self._lock = threading.Lock()
+        self._answered = False  # the current attempt got a CONNACK
+        self._unanswered = 0  # version-5 connections closed before a CONNACK, in a row
+        self._retired: list[mqtt.Client] = []  # the client a fallback replaced
         self._started = False
+        self._client = self._build(mqtt.MQTTv311 if settings.protocol == 4 else mqtt.MQTTv5)
+
+    @property
+    def protocol(self) -> int:
+        """The MQTT protocol level in use: 5, 4 (3.1.1), or 3 (3.1, paho's own downgrade)."""
+        return int(self._client.protocol)
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         """Route messages matching ``topic`` (wildcards allowed) to ``handler``.
 
         The subscription is renewed on every reconnect.
         """
-        self._handlers[topic] = handler
-        self._client.message_callback_add(topic, self._dispatch(handler))
+        with self._lock:  # a client built after this sees the handler; one built before is this
+            self._handlers[topic] = handler
+            client = self._client
+        client.message_callback_add(topic, self._dispatch(handler))
         if self.is_connected.is_set():
-            self._client.subscribe(topic, qos=1)
+            client.subscribe(topic, qos=1)
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> bool:
         """Hand a message to paho; False if there is no connection right now."""
@@ -80,31 +88,99 @@ class MqttSession:
 
     def start(self) -> None:
         """Connect in the background; works (and keeps retrying) with no network."""
-        s = self.settings
-        self._client.connect_async(s.host, s.port, keepalive=s.keepalive)
-        self._client.loop_start()
-        self._started = True
+        with self._lock:
+            self._run(self._client)
+            self._started = True
 
     def close(self) -> None:
         """Disconnect cleanly (the will is not sent) and stop the network thread."""
-        if not self._started:
-            return
-        self._started = False
+        with self._lock:
+            if not self._started:
+                return
+            self._started = False
+            client, retired = self._client, self._retired
         self.is_connected.clear()  # a disconnect we asked for is not worth a warning
-        self._client.disconnect()
-        self._client.loop_stop()
+        client.disconnect()
+        client.loop_stop()
+        for old in retired:
+            old.loop_stop()  # joins the thread a fallback asked to end
+
+    # -- paho's client -----------------------------------------------------------------
+
+    def _build(self, protocol: MQTTProtocolVersion) -> mqtt.Client:
+        """A client with everything set but the connection, speaking ``protocol``."""
+        s = self.settings
+        # A restarted node rebuilds its state from birth and the retained config,
+        # so a clean session each time (MQTT 5 clean start is paho's default).
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=protocol,
+            clean_session=None if protocol == mqtt.MQTTv5 else True,
+        )
+        client.username_pw_set(s.username or self._client_id, s.password)
+        if s.tls_ca:
+            client.tls_set(ca_certs=s.tls_ca, cert_reqs=ssl.CERT_REQUIRED)
+        if self._will is not None:
+            client.will_set(self._will[0], self._will[1], qos=1, retain=True)
+        # paho's backoff arithmetic works in floats; its hints say int.
+        client.reconnect_delay_set(s.reconnect_min,  # type: ignore[arg-type]
+                                   s.reconnect_max)  # type: ignore[arg-type]
+        # Never drop a message paho was handed while connected: the outbox
+        # holds events anyway, this bounds memory for telemetry bursts.
+        client.max_queued_messages_set(10_000)
+        for topic, handler in list(self._handlers.items()):
+            client.message_callback_add(topic, self._dispatch(handler))
+        client.on_pre_connect = self._connecting
+        client.on_connect = self._connected
+        client.on_disconnect = self._disconnected
+        return client
+
+    def _run(self, client: mqtt.Client) -> None:
+        s = self.settings
+        client.connect_async(s.host, s.port, keepalive=s.keepalive)
+        client.loop_start()
+
+    def _may_fall_back(self, client: mqtt.Client) -> bool:
+        return self.settings.protocol == PROTOCOL_AUTO and client.protocol == mqtt.MQTTv5
+
+    def _fall_back(self, client: mqtt.Client, why: str) -> None:
+        """Replace ``client`` by a 3.1.1 one; runs on ``client``'s network thread."""
+        with self._lock:
+            if client is not self._client or not self._started:
+                return  # closing, or already replaced
+            log.warning("broker %s:%s refused MQTT 5 (%s): using MQTT 3.1.1 from now on",
+                        self.settings.host, self.settings.port, why)
+            self._client = self._build(mqtt.MQTTv311)
+            self._retired.append(client)
+            client.loop_stop()  # on its own thread this only asks it to end; close() joins
+            self._run(self._client)
+
+    # -- paho's callbacks (on its network thread) ---------------------------------------
+
+    def _connecting(self, client: mqtt.Client, userdata: Any) -> None:
+        if client is self._client:
+            self._answered = False
 
     def _connected(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                    properties: Any) -> None:
+        if client is not self._client:
+            return  # the client a fallback replaced, on its way out
+        self._answered = True
+        self._unanswered = 0
         if reason.is_failure:
-            log.warning("broker refused connection: %s", reason)
+            # Only a refused protocol version falls back: a bad password on
+            # 5 is a bad password on 3.1.1 too.
+            if reason.value == UNSUPPORTED_PROTOCOL and self._may_fall_back(client):
+                self._fall_back(client, str(reason))
+            else:
+                log.warning("broker refused connection: %s", reason)
             return
-        log.info("connected to %s:%s", self.settings.host, self.settings.port)
+        log.info("connected to %s:%s with MQTT %s", self.settings.host, self.settings.port,
+                 "5" if client.protocol == mqtt.MQTTv5 else "3.1.1")
         sock = client.socket()
         if isinstance(sock, socket.socket):
             # An ack or a rating is one small packet: send it now, not after Nagle's wait.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for topic in self._handlers:
+        for topic in list(self._handlers):
             client.subscribe(topic, qos=1)
         self.is_connected.set()
         if self._on_connect:
@@ -112,6 +188,13 @@ class MqttSession:
 
     def _disconnected(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                       properties: Any) -> None:
+        if client is not self._client:
+            return
+        if not self._answered and self._started and self._may_fall_back(client):
+            self._unanswered += 1
+            if self._unanswered >= CLOSES_BEFORE_FALLBACK:
+                self._fall_back(client, f"closed {self._unanswered} connections unanswered")
+                return  # never connected; and the new client may be by now
         if self.is_connected.is_set():
             log.warning("disconnected from broker: %s", reason)
         self.is_connected.clear()

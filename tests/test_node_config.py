@@ -36,6 +36,8 @@ def test_provisioned_node_file_loads(tmp_path):
     ("[device\n", "not valid TOML"),
     ("[device]\nid = 'k-1'\nrole = 'kiosk'\n[mqtt]\nprot = 5\n", "unknown mqtt setting"),
     ("[device]\nid = 'k-1'\nrole = 'kiosk'\n[mqtt]\nprotocol = 3\n", "protocol 3"),
+    ("[device]\nid = 'k-1'\nrole = 'kiosk'\n[mqtt]\nprotocol = 'best'\n", "protocol 'best'"),
+    ("[device]\nid = 'k-1'\nrole = 'kiosk'\n[mqtt]\nprotocol = 5.0\n", "protocol 5.0"),
     ("[device]\nid = 'k-1'\nrole = 'kiosk'\n[runtime]\nclock_check = 'maybe'\n", "'maybe'"),
     ("device = 3\n", "[device] must be a table"),
 ])
@@ -47,3 +49,10 @@ def test_bad_node_file_is_named(tmp_path, text, words):
 def test_missing_node_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="cannot read node config"):
         load_config(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize("line, protocol", [
+    ("", "auto"), ("protocol = 'auto'", "auto"), ("protocol = 5", 5), ("protocol = 4", 4)])
+def test_mqtt_protocol_is_auto_unless_forced(tmp_path, line, protocol):
+    config = load_config(write(tmp_path, f"[device]\nid = 'k-1'\nrole = 'kiosk'\n[mqtt]\n{line}\n"))
+    assert config.mqtt.protocol == protocol

@@ -82,3 +82,12 @@ def test_command_needs_a_valid_expiry():
     body = {"v": 1, "id": "c1", "name": "restart", "args": {}, "expires": "soon"}
     with pytest.raises(MessageError, match="invalid timestamp 'soon'"):
         decode(Topic.COMMANDS, json.dumps(body).encode())
+
+
+def test_state_mqtt_protocol_is_a_known_level():
+    birth = {"status": "online", "role": "kiosk", "mqtt_protocol": 4}
+    assert decode(Topic.STATE, encode(Topic.STATE, birth))["mqtt_protocol"] == 4
+    for value, words in [(6, "mqtt_protocol 6"), ("5", "expected integer"),
+                         (True, "expected integer")]:
+        with pytest.raises(MessageError, match=words):
+            decode(Topic.STATE, json.dumps({"v": 1, **birth, "mqtt_protocol": value}).encode())

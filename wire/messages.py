@@ -18,6 +18,9 @@ from wire.topics import Topic
 SCHEMA_VERSION = 1
 MAX_PAYLOAD_BYTES = 64 * 1024
 
+#: MQTT protocol levels a device may report it speaks: 5, 3.1.1, 3.1.
+MQTT_PROTOCOLS = (5, 4, 3)
+
 #: Results a device may report for a command.
 COMMAND_STATUSES = ("done", "failed", "expired", "unknown")
 
@@ -36,6 +39,7 @@ _SCHEMAS: dict[Topic, dict[str, tuple[Any, bool]]] = {
         "sw": (str, False),
         "config_version": (int, False),
         "keepalive": (int, False),
+        "mqtt_protocol": (int, False),
         "telemetry_interval": (_NUM, False),
         "ts": (str, False),
     },
@@ -175,12 +179,22 @@ def _check_values(kind: Topic, message: dict[str, Any]) -> None:
         parse_ts(message["ts"])
     elif kind is Topic.COMMANDS:
         parse_ts(message["expires"])
-    elif kind is Topic.STATE and message["status"] not in ("online", "offline"):
+    elif kind is Topic.STATE:
+        _check_state(message)
+    elif kind is Topic.ACKS and not all(isinstance(i, str) for i in message["ids"]):
+        raise MessageError("ack ids must be strings", "field")
+
+
+def _check_state(message: dict[str, Any]) -> None:
+    if message["status"] not in ("online", "offline"):
         raise MessageError(
             f"state status {message['status']!r}: expected 'online' or 'offline'", "field"
         )
-    elif kind is Topic.ACKS and not all(isinstance(i, str) for i in message["ids"]):
-        raise MessageError("ack ids must be strings", "field")
+    protocol = message.get("mqtt_protocol")
+    if protocol is not None and protocol not in MQTT_PROTOCOLS:
+        raise MessageError(
+            f"state mqtt_protocol {protocol!r}: expected one of {MQTT_PROTOCOLS}", "field"
+        )
 
 
 def _type_name(types: Any) -> str:
