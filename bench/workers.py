@@ -82,12 +82,16 @@ def subscribe(spec: dict[str, Any]) -> None:
 
 
 def bare(spec: dict[str, Any]) -> None:
+    """One node through the real entry point (node_runtime.cli.run), with no role."""
+    from node_runtime.cli import run
     from node_runtime.config import config_from_dict
-    from node_runtime.node import Node
-    with Node(config_from_dict(spec["config"])) as node:
-        node.start()
-        print(json.dumps({"ready": True}), flush=True)
-        time.sleep(spec.get("seconds", 3600))
+
+    class Idle:
+        def run(self, stop: threading.Event) -> None:
+            print(json.dumps({"ready": True}), flush=True)
+            stop.wait(spec.get("seconds", 3600))
+
+    run(config_from_dict(spec["config"]), lambda node: Idle())
 
 
 if __name__ == "__main__":

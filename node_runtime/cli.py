@@ -16,6 +16,7 @@ from typing import Any
 
 from node_runtime.config import NodeConfig, load_config
 from node_runtime.errors import NodeError
+from node_runtime.lean import fewer_malloc_arenas
 from node_runtime.node import Node
 from node_runtime.systemd import SystemdNotifier
 
@@ -39,6 +40,7 @@ def main(role: Role, argv: Sequence[str] | None = None, *, prog: str, descriptio
 
 def run(config: NodeConfig, role: Role) -> int:
     """Run one node until a signal asks it to stop."""
+    fewer_malloc_arenas()  # before any thread starts
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import pathlib
 import sqlite3
-import sys
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 from node_runtime.errors import OutboxError
-
-
-def _import_sqlite_utils() -> ModuleType:
-    """sqlite-utils, imported with numpy and pandas hidden.
-
-    sqlite-utils imports numpy and pandas whenever they are installed, only to
-    map their types to columns. A node stores neither, and numpy alone is
-    ~11 MB of a node's memory (a Pi 3 has 1 GB, a Zero 2 W 512 MB). Modules
-    already imported are left alone, and hiding them ends with this import:
-    later ``import numpy`` works as usual.
-    """
-    hidden = [name for name in ("numpy", "pandas") if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # makes import raise ImportError
-    try:
-        import sqlite_utils
-    finally:
-        for name in hidden:
-            del sys.modules[name]
-    return sqlite_utils
-
+from node_runtime.lean import import_hiding
 
 if TYPE_CHECKING:
     import sqlite_utils
-else:
-    sqlite_utils = _import_sqlite_utils()
+else:  # without numpy and pandas, which it would import only to map their types
+    sqlite_utils = import_hiding("sqlite_utils", ("numpy", "pandas"))
 
 
 def open_durable(path: str | pathlib.Path) -> sqlite_utils.Database:

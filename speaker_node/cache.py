@@ -19,12 +19,19 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from node_runtime.lean import import_hiding
 from speaker_node.errors import CacheError, CorruptAudio
 from wire.speaker import AUDIO_FILE_PATH
 
 log = logging.getLogger(__name__)
 
 CHUNK = 8 * 1024  # small: what arrived before a drop is kept for the resume
+
+
+def _requests_module() -> Any:
+    """requests, imported on the first download, without charset_normalizer (2.5 MB of
+    a node's memory): audio is binary, no response text is ever decoded."""
+    return import_hiding("requests", ("charset_normalizer", "chardet"))
 
 
 def sha256_file(path: pathlib.Path) -> str:
@@ -133,12 +140,11 @@ class AudioCache:
 
     def _requests(self) -> Any:
         if self._session is None:
-            import requests
-            self._session = requests.Session()
+            self._session = _requests_module().Session()
         return self._session
 
     def _download(self, sha256: str) -> pathlib.Path:
-        import requests
+        requests = _requests_module()
         assert self.base_url is not None  # checked by fetch
         part = self.directory / "partial" / f"{sha256}.part"
         have = part.stat().st_size if part.exists() else 0
