@@ -10,7 +10,6 @@ counted.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -22,6 +21,7 @@ import sqlite_utils
 
 from controller.metrics import Metrics
 from controller.writer import Writer
+from wire.messages import json_text
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class Ingestor:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (event["id"], event["device"], event["seq"], event["type"], event["ts"],
              int(event["clock_synced"]), time.time(),
-             json.dumps(event["data"], ensure_ascii=False)),
+             json_text(event["data"])),
         )
         if not cursor.rowcount:
             return False

@@ -17,7 +17,7 @@ import sqlite_utils
 
 from controller.errors import InvalidRequest
 from controller.roster import desk_of_kiosk, officer_on_duty
-from wire.messages import MessageError, format_ts, parse_ts
+from wire.messages import MessageError, format_ts, json_text, parse_ts
 from wire.rating import EVENT_RATING, EVENT_RATING_DETAIL, SCALES, level_of
 
 __all__ = ["EVENT_RATING", "EVENT_RATING_DETAIL", "RatingStore", "list_ratings", "store_rating"]
@@ -80,13 +80,13 @@ def store_rating(db: sqlite_utils.Database, event: dict[str, Any]) -> dict[str, 
     desk = desk or desk_of_kiosk(db, event["device"])
     officer = shown.get("id") or (officer_on_duty(db, desk, event["ts"]) if desk else None)
     values = (event["id"], event["device"], event["ts"], level, scale,
-              int(bool(data.get("misuse"))), json.dumps(data, ensure_ascii=False), desk,
+              int(bool(data.get("misuse"))), json_text(data), desk,
               officer, local[:10], int(local[11:13]),
               int(meaning.satisfied), int(meaning.dissatisfied), json.dumps(reasons),
               data.get("dossier_code"))
     db.execute(f"INSERT INTO ratings ({_COLUMNS}, kiosk) VALUES ({', '.join('?' * 16)})",
                (*values, event["device"]))
-    return rating_row(values)
+    return _row(values, data, reasons)
 
 
 _COLUMNS = ("event_id, device, ts, level, scale, misuse, data, desk, officer, local_day,"
@@ -94,10 +94,15 @@ _COLUMNS = ("event_id, device, ts, level, scale, misuse, data, desk, officer, lo
 
 
 def rating_row(r: tuple[Any, ...]) -> dict[str, Any]:
+    """A row of :data:`_COLUMNS` as the API gives it."""
+    return _row(r, json.loads(r[6]), json.loads(r[13]))
+
+
+def _row(r: tuple[Any, ...], data: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
     return {"id": r[0], "device": r[1], "ts": r[2], "level": r[3], "scale": r[4],
-            "misuse": bool(r[5]), "data": json.loads(r[6]), "desk": r[7], "officer": r[8],
+            "misuse": bool(r[5]), "data": data, "desk": r[7], "officer": r[8],
             "local_day": r[9], "local_hour": r[10], "satisfied": bool(r[11]),
-            "dissatisfied": bool(r[12]), "reasons": json.loads(r[13]), "dossier_code": r[14]}
+            "dissatisfied": bool(r[12]), "reasons": reasons, "dossier_code": r[14]}
 
 
 def rating_filter(*, since: str | None = None, until: str | None = None,

@@ -36,6 +36,8 @@ UNSUPPORTED_PROTOCOL = 0x84
 #: Version-5 connections closed before a CONNACK, in a row, that mean "not spoken here".
 #: One could be a broker restarting or a link dropping mid-handshake.
 CLOSES_BEFORE_FALLBACK = 2
+#: Topics whose handler is remembered; past this the memory starts afresh.
+MAX_ROUTES = 10_000
 
 
 class MqttSession:
@@ -51,6 +53,7 @@ class MqttSession:
         self._client_id = client_id
         self._will = will
         self._handlers: dict[str, Handler] = {}
+        self._routes: dict[str, Handler | None] = {}  # topic -> its handler, as first matched
         self._on_connect = on_connect
         self._on_disconnect = on_disconnect
         self.is_connected = threading.Event()
@@ -74,8 +77,8 @@ class MqttSession:
         """
         with self._lock:  # a client built after this sees the handler; one built before is this
             self._handlers[topic] = handler
+            self._routes = {}
             client = self._client
-        client.message_callback_add(topic, self._dispatch(handler))
         if self.is_connected.is_set():
             client.subscribe(topic, qos=1)
 
@@ -127,8 +130,7 @@ class MqttSession:
         # Never drop a message paho was handed while connected: the outbox
         # holds events anyway, this bounds memory for telemetry bursts.
         client.max_queued_messages_set(10_000)
-        for topic, handler in list(self._handlers.items()):
-            client.message_callback_add(topic, self._dispatch(handler))
+        client.on_message = self._message
         client.on_pre_connect = self._connecting
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
@@ -201,11 +203,26 @@ class MqttSession:
         if self._on_disconnect:
             self._on_disconnect()
 
-    @staticmethod
-    def _dispatch(handler: Handler) -> Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None]:
-        def on_message(client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-            try:
-                handler(message.topic, bytes(message.payload))
-            except Exception:  # one bad message must not stop the network thread
-                log.exception("handler for %s failed", message.topic)
-        return on_message
+    def _message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        """Hand a message to the handler of the first filter its topic matches.
+
+        The match is remembered per topic (one per device and kind here), so the
+        controller's hub does not walk paho's topic trie for every event.
+        """
+        topic = message.topic
+        routes = self._routes
+        if topic in routes:
+            handler = routes[topic]
+        else:
+            handler = next((h for f, h in list(self._handlers.items())
+                            if mqtt.topic_matches_sub(f, topic)), None)
+            if len(routes) >= MAX_ROUTES:
+                routes.clear()
+            routes[topic] = handler
+        if handler is None:
+            log.debug("no handler for %s", topic)
+            return
+        try:
+            handler(topic, bytes(message.payload))
+        except Exception:  # one bad message must not stop the network thread
+            log.exception("handler for %s failed", topic)

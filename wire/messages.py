@@ -109,6 +109,11 @@ def encode(kind: Topic, body: dict[str, Any]) -> bytes:
     return payload
 
 
+#: JSON text with non-ASCII kept as it is (Vietnamese stays readable in a database),
+#: from one encoder (``json.dumps`` with arguments builds a new encoder every call).
+json_text = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def decode(kind: Topic, payload: bytes) -> dict[str, Any]:
     """Parse and validate a received payload of ``kind``."""
     if len(payload) > MAX_PAYLOAD_BYTES:
