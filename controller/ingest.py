@@ -6,6 +6,13 @@ results...) run inside the same transaction as the event row; if a handler
 refuses the event's data, the event is still kept and acked (it was accepted
 by the device and must not be lost or resent forever) and the refusal is
 counted.
+
+Handlers run without a savepoint each: a savepoint per event makes SQLite
+copy every page the event touches into a statement journal, a sixth of the
+ingestion rate. A batch is stored optimistically inside one savepoint; if a
+handler refuses an event, that batch is undone and stored again with each
+handler in its own savepoint, so only the refused event's handler writes
+are dropped.
 """
 
 from __future__ import annotations
@@ -27,6 +34,10 @@ log = logging.getLogger(__name__)
 
 TypeHandler = Callable[[sqlite_utils.Database, dict[str, Any]], None]
 PublishAck = Callable[[str, list[str]], None]
+
+
+class _Refused(Exception):
+    """A handler refused an event's data on the optimistic pass."""
 
 
 class Ingestor:
@@ -64,7 +75,13 @@ class Ingestor:
         with self._lock:
             events, self._pending = self._pending, []
             self._scheduled = False
-        stored = [self._store(db, event) for event in events]
+        db.execute("SAVEPOINT ingest")
+        try:
+            stored = [self._store(db, event, careful=False) for event in events]
+        except _Refused:
+            db.execute("ROLLBACK TO ingest")
+            stored = [self._store(db, event, careful=True) for event in events]
+        db.execute("RELEASE ingest")
         fresh = sum(stored)
         self.metrics.count("events_stored", fresh)
         self.metrics.count("events_duplicate", len(events) - fresh)
@@ -73,8 +90,11 @@ class Ingestor:
         for event in events:
             self._acks[event["device"]].append(event["id"])
 
-    def _store(self, db: sqlite_utils.Database, event: dict[str, Any]) -> bool:
-        """Store ``event`` and run its type's handler; False if it was a duplicate."""
+    def _store(self, db: sqlite_utils.Database, event: dict[str, Any], *, careful: bool) -> bool:
+        """Store ``event`` and run its type's handler; False if it was a duplicate.
+
+        Not ``careful``, a handler's refusal raises :class:`_Refused`; ``careful``,
+        it is rolled back alone, logged and counted."""
         cursor = db.execute(
             "INSERT OR IGNORE INTO events (id, device, seq, type, ts, clock_synced, received, data)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -85,8 +105,15 @@ class Ingestor:
         if not cursor.rowcount:
             return False
         handler = self._handlers.get(event["type"])
-        if handler is not None:
+        if handler is None:
+            return True
+        if careful:
             self._run_handler(db, handler, event)
+        else:
+            try:
+                handler(db, event)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise _Refused() from exc
         return True
 
     def _run_handler(self, db: sqlite_utils.Database, handler: TypeHandler,

@@ -199,3 +199,48 @@ def test_rating_with_malformed_officer_is_kept_acked_and_counted(controller, mak
     assert [r["level"] for r in api("GET", "/api/v1/ratings")] == [2]
     assert controller.reader().execute("SELECT count(*) FROM events WHERE device = ?",
                                        ("kiosk-c10",)).fetchone()[0] == 2
+
+
+def test_batch_with_a_refused_rating_keeps_the_others_and_alerts_once(tmp_path):
+    """Ratings are stored optimistically per batch; a refused one makes the batch run again
+    with a savepoint per handler: every event kept and acked, the good ratings stored once,
+    the alert they raise published once with its stored id."""
+    from controller import cases, ratings, storage
+    from controller.alerts import Alerts
+    from controller.ingest import Ingestor
+    from controller.metrics import Metrics
+    from controller.writer import Writer
+    from wire.messages import new_event
+
+    db = storage.connect(tmp_path / "c.db")
+    storage.migrate(db)
+    db.execute("INSERT INTO devices (id, role, status, created) VALUES"
+               " ('kiosk-b1', 'kiosk', 'approved', 0)")
+    writer, metrics = Writer(db), Metrics()
+    acks: list[str] = []
+    published: list[dict] = []
+    ingestor = Ingestor(writer, lambda device, ids: acks.extend(ids), metrics)
+    alerts = Alerts(writer, published.append)
+    store = ratings.RatingStore([cases.open_case, alerts.check])
+    ingestor.register(EVENT_RATING, store.store)
+    events = [new_event("kiosk-b1", n, EVENT_RATING, data, clock_synced=True)
+              for n, data in enumerate([{"level": 4, "scale": 4}, {"level": 4, "scale": 4},
+                                        {"level": 9, "scale": 4},  # refused: no such level
+                                        {"level": 4, "scale": 4}, {"level": 4, "scale": 4}],
+                                       start=1)]
+    for event in events:
+        ingestor.accept(event)  # all pending before the writer starts: one batch
+    writer.start()
+    try:
+        wait_for(lambda: len(acks) == 5)
+    finally:
+        writer.close()
+    assert sorted(acks) == sorted(e["id"] for e in events)
+    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 5
+    stored = {r[0] for r in db.execute("SELECT event_id FROM ratings")}
+    assert stored == {e["id"] for n, e in enumerate(events) if n != 2}
+    assert db.execute("SELECT count(*) FROM cases").fetchone()[0] == 4
+    (alert_id,) = [r[0] for r in db.execute("SELECT id FROM alerts")]
+    assert [(a["id"], a["answers"], a["negative"]) for a in published] == [(alert_id, 4, 4)]
+    assert metrics.snapshot()["rejections"] == {"event_data": 1}
+    db.close()
