@@ -45,8 +45,9 @@ class Ledger:
 
     # -- receipts ---------------------------------------------------------------------
 
-    def has_receipt(self, occurrence: str) -> bool:
-        return bool(self._q("SELECT 1 FROM receipts WHERE occurrence = ?", (occurrence,)))
+    def receipt_ids(self) -> set[str]:
+        """The occurrences this node has a receipt for (sent or still owed)."""
+        return {r[0] for r in self._q("SELECT occurrence FROM receipts")}
 
     def owe(self, data: dict[str, Any]) -> None:
         self._q("INSERT OR REPLACE INTO receipts (occurrence, data, sent, created)"

@@ -61,6 +61,7 @@ AHEAD_S = 0.1  # how far ahead of the wall clock PCM is written to the device
 EMERGENCY_TOLERANCE_S = 600.0
 ORDERED_TOLERANCE_S = 1800.0
 RECEIPTS_KEPT_S = 30 * 86400.0  # sent receipts are remembered this long (no replays)
+FORGET_EVERY_S = 3600.0  # how often receipts past that are deleted
 
 
 class _Abort(Exception):
@@ -93,7 +94,9 @@ class Speaker:
         self._have_schedule = False  # no eviction before the stored schedule is applied
         self._lock = threading.RLock()  # schedule, settled set, playing stack
         self._audio_lock = threading.RLock()  # one user of the output at a time
-        self._settled: set[str] = set()
+        # Every receipt goes through _settle, so memory knows what the ledger knows:
+        # the scheduler asks about each item on every tick.
+        self._settled: set[str] = self.ledger.receipt_ids()
         self._playing: list[tuple[Occurrence, float]] = []  # stack: (occurrence, position s)
         self._abort: tuple[str, str | None] | None = None  # (reason, occurrence or None=all)
         self._amp_off_at: float | None = None
@@ -185,12 +188,7 @@ class Speaker:
                       "duration_s": occ.duration_s})
 
     def _is_settled(self, occ: Occurrence) -> bool:
-        if occ.id in self._settled:
-            return True
-        if self.ledger.has_receipt(occ.id):
-            self._settled.add(occ.id)
-            return True
-        return False
+        return occ.id in self._settled
 
     # -- scheduling -----------------------------------------------------------------
 
@@ -496,6 +494,7 @@ class Speaker:
     # -- fetching -------------------------------------------------------------------
 
     def _fetcher(self) -> None:
+        forget_at = 0.0
         while not self._stop.is_set():
             failed = False
             now = utc_now()
@@ -514,7 +513,9 @@ class Speaker:
                         failed = True
             if not failed and self._have_schedule:
                 self.cache.evict(keep)
-            self.ledger.forget_before(time.time() - RECEIPTS_KEPT_S)
+            if time.monotonic() >= forget_at:  # not on every wake: a push wakes every node
+                self.ledger.forget_before(time.time() - RECEIPTS_KEPT_S)
+                forget_at = time.monotonic() + FORGET_EVERY_S
             self._fetch_wake.wait(10.0 if failed else 300.0)
             self._fetch_wake.clear()
 
