@@ -174,10 +174,11 @@ def start_spread(nodes: int = 10) -> list[tuple[str, float, str]]:
              "ms")]
 
 
-def emergency_fanout(nodes: int = 200, per_process: int = 40) -> list[tuple[str, float, str]]:
+def emergency_fanout(nodes: int = 200, per_process: int = 10) -> list[tuple[str, float, str]]:
     """API call → every node has the emergency under way (relay on), and → every node
-    sounding. Nodes run in worker processes of ``per_process`` each (paho's ``select``
-    cannot watch sockets numbered past 1024, which hundreds of nodes in one process reach)."""
+    sounding. Nodes run in worker processes of ``per_process`` each: on the Pis each is
+    a process of its own; packed by the hundred, paho's ``select`` cannot watch sockets
+    numbered past 1024 and each node's threads queue for one GIL behind the others'."""
     import json
     with rig(1) as r:
         audio = r.audio(1.0)

@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 960  # 20 ms at 48 kHz: how often playback checks for stop and pre-emption
 AHEAD_S = 0.1  # how far ahead of the wall clock PCM is written to the device
+STREAM_LEAD_S = 0.3  # the sound stream is opened this long before sound
 EMERGENCY_TOLERANCE_S = 600.0
 ORDERED_TOLERANCE_S = 1800.0
 RECEIPTS_KEPT_S = 30 * 86400.0  # sent receipts are remembered this long (no replays)
@@ -310,13 +311,18 @@ class Speaker:
 
     def _sound_at(self, occ: Occurrence) -> float:
         """Monotonic time at which sound starts: the scheduled start, but never sooner
-        than ``amp_lead_s`` after the relay closed."""
+        than ``amp_lead_s`` after the relay closed. Returns with the sound stream open,
+        opened at most ``STREAM_LEAD_S`` before then: the relay closes first, and the
+        few milliseconds of CPU an open costs come while the amplifier powers up."""
         if not self.amplifier.is_on:
             self.amplifier.on()
-        self.output.open()
         ready = self.amplifier.switched_at + self.amp_lead_s
         wall = time.monotonic() + (occ.start - utc_now()).total_seconds()
-        return max(ready, wall)
+        start = max(ready, wall)
+        _sleep_until(start - STREAM_LEAD_S, self._stop)
+        if not self._stop.is_set():
+            self.output.open()
+        return start
 
     def _play_occurrence(self, occ: Occurrence, pcm: Pcm) -> None:
         start_mono = self._sound_at(occ)
