@@ -8,6 +8,7 @@ the ``STA_UNSYNC`` status bit mean unsynchronised. This is what
 from __future__ import annotations
 
 import ctypes
+import functools
 from collections.abc import Callable
 
 _STA_UNSYNC = 0x0040
@@ -28,13 +29,20 @@ class _Timex(ctypes.Structure):
     ]
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library, loaded once (glibc's name first: ``find_library`` runs ldconfig)."""
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        from ctypes.util import find_library
+        return ctypes.CDLL(find_library("c"), use_errno=True)
+
+
 def kernel_clock_synced() -> bool:
     """True if the kernel says the clock is synchronised to a time source."""
-    import ctypes.util  # imports subprocess: only on nodes that ask the kernel
-
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     tx = _Timex()
-    state = libc.adjtimex(ctypes.byref(tx))
+    state = _libc().adjtimex(ctypes.byref(tx))
     return state not in (-1, _TIME_ERROR) and not (tx.status & _STA_UNSYNC)
 
 
