@@ -84,13 +84,13 @@ def store_rating(db: sqlite_utils.Database, event: dict[str, Any]) -> dict[str, 
               officer, local[:10], int(local[11:13]),
               int(meaning.satisfied), int(meaning.dissatisfied), json.dumps(reasons),
               data.get("dossier_code"))
-    db.execute(f"INSERT INTO ratings ({_COLUMNS}, kiosk) VALUES ({', '.join('?' * 16)})",
-               (*values, event["device"]))
+    db.execute(_INSERT, (*values, event["device"]))
     return _row(values, data, reasons)
 
 
 _COLUMNS = ("event_id, device, ts, level, scale, misuse, data, desk, officer, local_day,"
             " local_hour, satisfied, dissatisfied, reasons, dossier_code")
+_INSERT = f"INSERT INTO ratings ({_COLUMNS}, kiosk) VALUES ({', '.join('?' * 16)})"
 
 
 def rating_row(r: tuple[Any, ...]) -> dict[str, Any]:
