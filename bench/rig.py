@@ -11,10 +11,10 @@ import time
 import urllib.request
 from typing import Any
 
-from controller import auth
+from controller.access import tokens as auth
 from controller.broker import CONTROLLER_USER, BrokerConfig, Mosquitto, free_port
-from controller.registry import Registry
-from controller.writer import open_writer
+from controller.db.writer import open_writer
+from controller.fleet.registry import Registry
 from node_runtime.config import NodeConfig, config_from_dict
 
 PASSWORD = "bench-password"

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from controller import auth
+from controller.access import tokens as auth
 from controller.broker import CONTROLLER_USER, BrokerConfig, Mosquitto, free_port
 from controller.service import Controller
 from node_runtime.config import MqttSettings, NodeConfig

@@ -25,3 +25,9 @@ class BrokerError(ControllerError, RuntimeError):
 
 class StorageError(ControllerError, RuntimeError):
     """The controller's database cannot be opened or migrated."""
+
+
+class Busy(ControllerError, RuntimeError):
+    """The work asked for is already running; try again after ``retry_after_s``."""
+
+    retry_after_s = 30

@@ -1,4 +1,9 @@
-"""The controller service: database, MQTT hub, HTTP API and housekeeping, wired together."""
+"""The controller service: database, MQTT hub, HTTP API and housekeeping, wired together.
+
+This is the one place that knows every part: it builds each domain service
+with exactly the dependencies it needs, hands them to the web app factory,
+and runs the background sweeper. Nothing else holds the whole controller.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +11,41 @@ import logging
 import pathlib
 import threading
 import time
+from typing import Any
 
-import sqlite_utils
-
-from controller import alerts as alerts_module
-from controller import broadcasts, ratings, storage
-from controller import cases as cases_module
-from controller import commands as commands_module
-from controller import desired_config as config_module
-from controller import roster as roster_module
-from controller.api import build_router
-from controller.audio_library import AudioLibrary
-from controller.broadcasts import Broadcasts
-from controller.commands import Commands
-from controller.desired_config import DesiredConfig
-from controller.device_auth import DeviceAuth
-from controller.http import HttpServer
-from controller.hub import Hub
-from controller.ingest import Ingestor
-from controller.metrics import Metrics
-from controller.registry import Registry
-from controller.writer import Writer
+from controller.broadcasts.audio_library import AudioLibrary
+from controller.broadcasts.items import Broadcasts
+from controller.broadcasts.receipts import store_receipt
+from controller.db.connection import ReaderPool, check_or_set_aside, connect
+from controller.db.migrations import migrate
+from controller.db.writer import Writer
+from controller.fleet.commands import Commands, store_result
+from controller.fleet.desired_config import DesiredConfig, store_applied
+from controller.fleet.device_auth import DeviceAuth
+from controller.fleet.hub import Hub
+from controller.fleet.ingest import Ingestor
+from controller.fleet.metrics import Metrics
+from controller.fleet.registry import Registry
+from controller.ratings import alerts as alerts_module
+from controller.ratings import cases
+from controller.ratings.roster import Roster
+from controller.ratings.screenshots import Screenshots
+from controller.ratings.store import EVENT_RATING, EVENT_RATING_DETAIL, RatingStore
+from controller.web.app import create_app
+from controller.web.auth import TokenCheck
+from controller.web.deps import Services
+from controller.web.server import HttpServer
 from node_runtime.config import MqttSettings
 from wire.messages import EVENT_COMMAND_RESULT, EVENT_CONFIG_APPLIED
 from wire.speaker import EVENT_PLAYBACK
 from wire.topics import ALERTS
 
 log = logging.getLogger(__name__)
+
+#: Ingestion is "behind" when a write waited longer than this in the writer's queue.
+LAG_DEGRADED_S = 5.0
+#: ... or when this many tasks wait for the writer.
+QUEUE_DEGRADED = 20_000
 
 
 class Controller:
@@ -43,54 +56,87 @@ class Controller:
         http_host: str = "127.0.0.1", http_port: int = 8080, sweep_interval: float = 5.0,
         media_dir: str | pathlib.Path | None = None,
         broker_passwd: str | pathlib.Path | None = None,
+        http_workers: int = 16, readers: int = 8, header_timeout: float = 10.0,
     ):
         self.db_path = pathlib.Path(db_path)
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.metrics = Metrics()
-        self._local = threading.local()
-        self._readers: list[sqlite_utils.Database] = []
-        self._readers_lock = threading.Lock()
         self._stop = threading.Event()
         self.sweep_interval = sweep_interval
-        db = storage.connect(self.db_path)
-        self.schema_version = storage.migrate(db)
+        #: Where a corrupt database found at start was moved (reported by health).
+        self.set_aside = check_or_set_aside(self.db_path)
+        db = connect(self.db_path)
+        try:
+            self.schema_version = migrate(db)
+        except Exception:
+            db.close()
+            raise
         self.writer = Writer(db)
+        self.readers = ReaderPool(self.db_path, size=readers)
         self.hub = Hub(mqtt, self.metrics)
         self.registry = Registry(self.writer)
         self.ingestor = Ingestor(self.writer, self.hub.publish_ack, self.metrics)
         self.commands = Commands(self.writer, self.hub.publish_command)
         self.desired_config = DesiredConfig(self.writer, self.hub.publish_config)
         self.alerts = alerts_module.Alerts(self.writer, self._publish_alert)
-        rating_store = ratings.RatingStore([cases_module.open_case, self.alerts.check])
-        self.ingestor.register(ratings.EVENT_RATING, rating_store.store)
-        self.ingestor.register(ratings.EVENT_RATING_DETAIL, rating_store.store_detail)
-        self.ingestor.register(EVENT_COMMAND_RESULT, commands_module.store_result)
-        self.ingestor.register(EVENT_CONFIG_APPLIED, config_module.store_applied)
+        rating_store = RatingStore([cases.open_case, self.alerts.check])
+        self.ingestor.register(EVENT_RATING, rating_store.store)
+        self.ingestor.register(EVENT_RATING_DETAIL, rating_store.store_detail)
+        self.ingestor.register(EVENT_COMMAND_RESULT, store_result)
+        self.ingestor.register(EVENT_CONFIG_APPLIED, store_applied)
+        self.ingestor.register(EVENT_PLAYBACK, store_receipt)
         self.audio_library = AudioLibrary(self.writer, media_dir or self.db_path.parent / "audio")
         self.device_auth = DeviceAuth(broker_passwd)
-        self.broadcasts = Broadcasts(self.writer, self.reader, self.desired_config)
-        self.ingestor.register(EVENT_PLAYBACK, broadcasts.store_receipt)
+        self.broadcasts = Broadcasts(self.writer, self.readers, self.desired_config)
+        self.roster = Roster(self.writer, self.readers, self.desired_config)
+        self.screenshots = Screenshots(self.writer, self.commands)
         self.hub.attach(self.registry, self.ingestor, self.commands)
-        self.roster = roster_module.Roster(self)
-        self.http = HttpServer(build_router(self), http_host, http_port)
+        self.token_check = TokenCheck(self.db_path)
+        self.app = create_app(self._services(), self.token_check)
+        self.http = HttpServer(self.app, http_host, http_port, workers=http_workers,
+                               header_timeout=header_timeout)
         self._sweeper = threading.Thread(target=self._sweep, name="sweeper", daemon=True)
+
+    def _services(self) -> Services:
+        return Services(
+            readers=self.readers, writer=self.writer, registry=self.registry,
+            commands=self.commands, desired_config=self.desired_config,
+            device_auth=self.device_auth, alerts=self.alerts, roster=self.roster,
+            screenshots=self.screenshots, audio_library=self.audio_library,
+            broadcasts=self.broadcasts, health=self.health)
 
     def _publish_alert(self, alert: dict[str, object]) -> None:
         self.hub.session.publish(ALERTS, alerts_module.alert_payload(alert), retain=False)
 
-    def reader(self) -> sqlite_utils.Database:
-        """A read-only connection for the calling thread (WAL lets reads run beside writes)."""
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = storage.connect(self.db_path)
-            self._local.db = db
-            with self._readers_lock:
-                self._readers.append(db)
-        return db
+    def reader(self) -> ReaderPool:
+        """Reads for tools and tests: ``ctl.reader().execute(sql).fetchone()`` borrows a
+        pooled connection for one statement."""
+        return self.readers
 
     @property
     def api_url(self) -> str:
         return self.http.url
+
+    def health(self) -> dict[str, Any]:
+        """``ok`` or ``degraded`` with the reasons, and the counters."""
+        reasons = []
+        if self.writer.last_error is not None:
+            at, error = self.writer.last_error
+            reasons.append(f"writes failing since {time.strftime('%H:%M:%S', time.localtime(at))}"
+                           f": {error}")
+        if not self.writer.alive:
+            reasons.append("the database writer has stopped")
+        if not self.hub.session.is_connected.is_set():
+            reasons.append("not connected to the MQTT broker")
+        if self.writer.lag_s > LAG_DEGRADED_S or self.writer.queued > QUEUE_DEGRADED:
+            reasons.append(f"ingestion behind: {self.writer.queued} writes queued, the last "
+                           f"batch waited {self.writer.lag_s:.1f} s")
+        if self.set_aside is not None:
+            reasons.append(f"the database was corrupt at start and was moved to "
+                           f"{self.set_aside}; this one started empty")
+        return {"status": "degraded" if reasons else "ok", "reasons": reasons,
+                "mqtt_connected": self.hub.session.is_connected.is_set(),
+                "schema_version": self.schema_version, **self.metrics.snapshot()}
 
     def start(self) -> None:
         self.writer.start()
@@ -125,9 +171,8 @@ class Controller:
             self._sweeper.join(timeout=5)
         self.writer.close()
         self.writer.db.close()
-        with self._readers_lock:
-            for db in self._readers:
-                db.close()
+        self.readers.close()
+        self.token_check.close()
 
     def __enter__(self) -> Controller:
         return self

@@ -22,11 +22,11 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from controller import auth
-from controller.broker import CONTROLLER_USER, BrokerConfig, Mosquitto, free_port, new_password
-from controller.registry import Registry
-from controller.writer import open_writer
-from provisioning.identity import new_identity
+from controller.access import tokens as auth
+from controller.broker import CONTROLLER_USER, BrokerConfig, Mosquitto, free_port
+from controller.db.writer import open_writer
+from controller.fleet.registry import Registry
+from provisioning.identity import new_identity, new_password
 from provisioning.node_file import node_file_text
 
 

@@ -22,8 +22,8 @@ import wave
 from collections.abc import Sequence
 from typing import Any
 
-from controller.broker import CONTROLLER_USER, BrokerConfig, Mosquitto, free_port, new_password
-from provisioning.identity import DeviceIdentity
+from controller.broker import CONTROLLER_USER, BrokerConfig, Mosquitto, free_port
+from provisioning.identity import DeviceIdentity, new_password
 from provisioning.node_file import node_file_text
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def _interrupt(*_: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from controller import auth
+    from controller.access import tokens as auth
     from controller.service import Controller
     from node_runtime.config import MqttSettings
     parser = argparse.ArgumentParser(prog="python -m sim.speakers")

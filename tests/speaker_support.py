@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import requests
 
-from controller import auth
+from controller.access import tokens as auth
 from controller.service import Controller
 from node_runtime.node import Node
 from speaker_node.cli import build

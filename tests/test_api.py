@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from conftest import wait_for
-from controller.auth import create_token
+from controller.access.tokens import create_token
 
 
 def call(ctl, method, path, body=None, token=None):
@@ -95,10 +95,12 @@ def test_command_via_api_reaches_device(controller, make_node, token):
 
 
 @pytest.mark.parametrize("body, words", [
-    ({"args": {}}, "non-empty 'name'"),
-    ({"name": "x", "args": [1]}, "'args' must be an object"),
+    ({"args": {}}, "name: required"),
+    ({"name": "", "args": {}}, "name '': expected at least 1 character"),
+    ({"name": "x", "args": [1]}, "args [1]: expected a JSON object"),
     ({"name": "x", "ttl_s": -5}, "'ttl_s' -5"),
-    ({"name": "x", "ttl_s": "soon"}, "'ttl_s' 'soon'"),
+    ({"name": "x", "ttl_s": "soon"}, "ttl_s 'soon': expected a number"),
+    ({"name": "x", "tll_s": 5}, "tll_s: unknown field"),
 ])
 def test_bad_commands_get_clear_errors(controller, make_node, token, body, words):
     make_node("kiosk-34", controller=controller, start=False)

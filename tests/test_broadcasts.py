@@ -6,7 +6,7 @@ import datetime as dt
 
 from speaker_support import TZ, noise_wav
 
-from controller.desired_config import get_desired
+from controller.fleet.desired_config import get_desired
 
 
 def setup_hamlets(bed) -> int:

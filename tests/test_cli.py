@@ -59,10 +59,11 @@ def test_token_create_and_revoke(tmp_path, capsys):
 def test_migrations_are_recorded_by_name_and_not_rerun(tmp_path):
     """Regression: migrations were numbered by position, so merging two branches that each
     appended one re-ran a migration on databases made on one of them."""
-    from controller import storage
-    db = storage.connect(tmp_path / "c.db")
+    from controller.db import migrations as storage
+    from controller.db.connection import connect
+    db = connect(tmp_path / "c.db")
     assert storage.migrate(db) == len(storage.MIGRATIONS)
     names = {row[0] for row in db.execute("SELECT name FROM schema_migrations")}
-    assert names == {fn.__name__ for fn in storage.MIGRATIONS}
+    assert names == {m.name for m in storage.MIGRATIONS}
     assert storage.migrate(db) == len(storage.MIGRATIONS)  # nothing re-run, no error
     db.close()

@@ -9,8 +9,8 @@ import uuid
 from test_faults import raw_client
 
 from conftest import wait_for
-from controller.commands import get_command
-from controller.desired_config import get_desired
+from controller.fleet.commands import get_command
+from controller.fleet.desired_config import get_desired
 from wire.messages import encode, format_ts, utc_now
 from wire.topics import Topic, device_topic
 

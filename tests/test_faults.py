@@ -22,7 +22,7 @@ from conftest import (
     write_node_file,
 )
 from controller.broker import CONTROLLER_USER
-from controller.registry import get_device, list_devices
+from controller.fleet.registry import get_device, list_devices
 from node_runtime.node import Node
 from wire.messages import encode, new_event
 from wire.topics import Topic, device_topic

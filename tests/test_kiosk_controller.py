@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from conftest import wait_for
-from controller.auth import create_token
+from controller.access.tokens import create_token
 from node_runtime.session import MqttSession
 from wire.messages import format_ts, utc_now
 from wire.rating import EVENT_RATING, EVENT_RATING_DETAIL
@@ -205,15 +205,18 @@ def test_batch_with_a_refused_rating_keeps_the_others_and_alerts_once(tmp_path):
     """Ratings are stored optimistically per batch; a refused one makes the batch run again
     with a savepoint per handler: every event kept and acked, the good ratings stored once,
     the alert they raise published once with its stored id."""
-    from controller import cases, ratings, storage
-    from controller.alerts import Alerts
-    from controller.ingest import Ingestor
-    from controller.metrics import Metrics
-    from controller.writer import Writer
+    from controller.db.connection import connect
+    from controller.db.migrations import migrate
+    from controller.ratings import cases
+    from controller.ratings import store as ratings
+    from controller.db.writer import Writer
+    from controller.fleet.ingest import Ingestor
+    from controller.fleet.metrics import Metrics
+    from controller.ratings.alerts import Alerts
     from wire.messages import new_event
 
-    db = storage.connect(tmp_path / "c.db")
-    storage.migrate(db)
+    db = connect(tmp_path / "c.db")
+    migrate(db)
     db.execute("INSERT INTO devices (id, role, status, created) VALUES"
                " ('kiosk-b1', 'kiosk', 'approved', 0)")
     writer, metrics = Writer(db), Metrics()

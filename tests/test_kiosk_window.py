@@ -131,7 +131,7 @@ def test_kiosk_window_closed_outside_office_hours_takes_no_rating(controller, ma
 
 
 def api_token(controller: Controller) -> dict[str, str]:
-    from controller.auth import create_token
+    from controller.access.tokens import create_token
     token = controller.writer.call(lambda db: create_token(db, "window-test"))
     return {"Authorization": f"Bearer {token}"}
 

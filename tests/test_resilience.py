@@ -11,8 +11,8 @@ import time
 
 from conftest import CONTROLLER_PASSWORD, DEVICE_PASSWORD, wait_for
 from controller.broker import BrokerConfig, Mosquitto, free_port
-from controller.registry import Registry
-from controller.writer import open_writer
+from controller.db.writer import open_writer
+from controller.fleet.registry import Registry
 from node_runtime.config import MqttSettings, NodeConfig
 from node_runtime.node import Node
 

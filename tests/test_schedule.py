@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from controller.schedule import (
+from controller.broadcasts.schedule import (
     ScheduleError,
     Timing,
     in_quiet_hours,

@@ -16,7 +16,7 @@ from broker_proxy import BrokerProxy
 from test_resilience import make_certificates
 
 from conftest import node_config, wait_for
-from controller.registry import get_device
+from controller.fleet.registry import get_device
 from node_runtime.node import Node
 
 FALLBACK_LOG = "refused MQTT 5"

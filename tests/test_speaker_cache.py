@@ -142,7 +142,7 @@ def test_rendition_is_played_from_disk_not_read_into_memory(tmp_path):
     """A half-hour programme is 173 MB of PCM: the node maps the verified WAV instead."""
     import numpy as np
 
-    from controller.audio_library import wav_bytes
+    from controller.broadcasts.audio_library import wav_bytes
     from speaker_node.pcm import decode_pcm, wav_samples
     data = wav_bytes(np.sin(np.arange(48000) / 10) * 0.3)
     sha = hashlib.sha256(data).hexdigest()

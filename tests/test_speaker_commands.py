@@ -10,7 +10,7 @@ import numpy as np
 from speaker_support import best_match, noise_wav, read_pcm, receipt_of, soon, tones_reference
 
 from conftest import wait_for
-from controller.commands import get_command
+from controller.fleet.commands import get_command
 
 
 def run_command(bed, device: str, name: str, args: dict | None = None, timeout: float = 20):

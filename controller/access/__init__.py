@@ -1,0 +1,1 @@
+"""Who may use the controller's API: bearer tokens (people and programs)."""

@@ -1,0 +1,108 @@
+"""Mosquitto, configured by the project: auth on, per-device accounts, ACL patterns.
+
+The ACL's ``pattern`` lines (from :func:`wire.topics.acl_patterns`) confine
+every device, whose username is its device id, to its own subtree; the
+controller's account reads and writes the whole tree. Password hashes use
+Mosquitto 2's ``$7$`` format (PBKDF2-SHA512), so a password file can be
+written offline without ``mosquitto_passwd``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+import pwd
+
+from controller.errors import BrokerError
+from provisioning.identity import hash_password, password_file_line
+from wire.topics import ROOT, acl_patterns
+
+log = logging.getLogger(__name__)
+
+CONTROLLER_USER = "controller"
+
+
+
+
+
+
+
+
+class BrokerConfig:
+    """The files of one Mosquitto instance, kept in ``directory``."""
+
+    def __init__(self, directory: str | pathlib.Path, *, port: int = 1883,
+                 host: str = "127.0.0.1", max_queued_messages: int = 10_000,
+                 tls_cert: str | None = None, tls_key: str | None = None):
+        self.directory = pathlib.Path(directory)
+        self.port, self.host = port, host
+        self.tls_cert, self.tls_key = tls_cert, tls_key
+        self.max_queued_messages = max_queued_messages
+        self.conf = self.directory / "mosquitto.conf"
+        self.passwd = self.directory / "passwd"
+        self.acl = self.directory / "acl"
+
+    def users(self) -> dict[str, str]:
+        """Username -> hash, from the password file."""
+        if not self.passwd.exists():
+            return {}
+        lines = self.passwd.read_text().splitlines()
+        return dict(line.split(":", 1) for line in lines if ":" in line)
+
+    def set_user(self, username: str, password: str) -> None:
+        """Add or replace an account (takes effect on the broker's next reload)."""
+        users = self.users()
+        users[username] = hash_password(password)
+        self._write(self.passwd, "".join(password_file_line(u, h)
+                                         for u, h in sorted(users.items())))
+
+    def add_hashed(self, username: str, password_hash: str) -> None:
+        """Add an account whose hash was made elsewhere (e.g. by offline provisioning)."""
+        if not password_hash.startswith("$7$"):
+            raise BrokerError(f"hash for {username!r} is not a Mosquitto $7$ hash")
+        users = self.users()
+        users[username] = password_hash
+        self._write(self.passwd, "".join(password_file_line(u, h)
+                                         for u, h in sorted(users.items())))
+
+    def write(self) -> None:
+        """Write mosquitto.conf and the ACL file (the password file is kept)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "data").mkdir(exist_ok=True)
+        if not self.passwd.exists():
+            self._write(self.passwd, "")
+        acl = [f"user {CONTROLLER_USER}", f"topic readwrite {ROOT}/#", "", *acl_patterns(), ""]
+        self._write(self.acl, "\n".join(acl))
+        d = self.directory.resolve()
+        self._write(self.conf, "\n".join([
+            "# Written by thanthien; regenerate rather than edit.",
+            # Started as root, mosquitto drops to this user; the files are ours and 0600.
+            f"user {pwd.getpwuid(os.getuid()).pw_name}",
+            "per_listener_settings false",
+            "allow_anonymous false",
+            f"password_file {d / 'passwd'}",
+            f"acl_file {d / 'acl'}",
+            f"listener {self.port} {self.host}",
+            *([f"certfile {self.tls_cert}", f"keyfile {self.tls_key}"] if self.tls_cert else []),
+            "persistence true",
+            f"persistence_location {d / 'data'}/",
+            "autosave_interval 30",
+            f"max_queued_messages {self.max_queued_messages}",
+            "max_inflight_messages 200",
+            # Small messages must not wait for Nagle's algorithm (tens of ms per hop).
+            "set_tcp_nodelay true",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "",
+        ]))
+
+    @staticmethod
+    def _write(path: pathlib.Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)

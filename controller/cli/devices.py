@@ -1,0 +1,72 @@
+"""``thanthien-controller device add|import|list``: register devices with the broker and
+the registry, online (a new identity and its node file) or from an account made offline."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+from typing import Any
+
+from controller.broker import BrokerConfig
+from controller.cli.serve import DB_NAME
+from controller.db.writer import open_writer
+from controller.fleet import registry
+from controller.fleet.registry import Registry
+from provisioning.identity import new_identity
+from provisioning.node_file import node_file_text
+
+
+def add_parser(sub: Any) -> None:
+    device = sub.add_parser("device", help="register devices")
+    dsub = device.add_subparsers(dest="action", required=True)
+    add = dsub.add_parser("add", help="new identity, broker account, registry entry, node file")
+    add.add_argument("device_id")
+    add.add_argument("--role", required=True, choices=registry.ROLES)
+    add.add_argument("--hamlet")
+    add.add_argument("--label")
+    add.add_argument("--broker-dir", required=True, help="the broker's config folder")
+    add.add_argument("--mqtt-host", default="127.0.0.1")
+    add.add_argument("--mqtt-port", type=int, default=1883)
+    add.add_argument("--node-data-dir", default="/var/lib/thanthien")
+    add.add_argument("--out", required=True, help="where to write the device's node.toml")
+    add.add_argument("--controller-url", help="speakers: the controller's HTTP address, from "
+                     "which they download audio (written to the node file's [speaker] table)")
+    imp = dsub.add_parser("import", help="import a broker-account line made offline")
+    imp.add_argument("account_file")
+    imp.add_argument("--role", required=True, choices=registry.ROLES)
+    imp.add_argument("--broker-dir", required=True)
+    dsub.add_parser("list", help="list devices")
+
+
+def run(args: argparse.Namespace, data: pathlib.Path) -> int:
+    with open_writer(data / DB_NAME) as writer:
+        reg = Registry(writer)
+        if args.action == "list":
+            for d in registry.list_devices(writer.db):
+                state = "online" if d["online"] else "offline"
+                print(f"{d['id']:24} {d['role'] or '-':8} {d['status']:9} {state}")
+        elif args.action == "add":
+            identity = new_identity(args.device_id, args.role, hamlet=args.hamlet)
+            broker = BrokerConfig(args.broker_dir)
+            broker.set_user(identity.device_id, identity.password)
+            reg.add(identity.device_id, args.role, label=args.label, hamlet=args.hamlet)
+            out = pathlib.Path(args.out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            role_settings = ({"controller_url": args.controller_url}
+                             if args.controller_url and args.role == "speaker" else None)
+            out.write_text(node_file_text(identity, mqtt_host=args.mqtt_host,
+                                          mqtt_port=args.mqtt_port,
+                                          data_dir=args.node_data_dir,
+                                          role_settings=role_settings))
+            os.chmod(out, 0o600)
+            print(f"device {identity.device_id} registered; node file {out}. Reload the broker "
+                  "(systemctl reload mosquitto) to let it in.")
+        else:
+            line = pathlib.Path(args.account_file).read_text().strip()
+            device_id, _, password_hash = line.partition(":")
+            BrokerConfig(args.broker_dir).add_hashed(device_id, password_hash)
+            reg.add(device_id, args.role)
+            print(f"device {device_id} imported; reload the broker to let it in.")
+    return 0
+

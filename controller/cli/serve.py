@@ -1,0 +1,55 @@
+"""``thanthien-controller serve``: run the MQTT hub, the HTTP API and the housekeeping."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import signal
+import threading
+from typing import Any
+
+from controller.broker import CONTROLLER_USER
+from controller.service import Controller
+from node_runtime.config import MqttSettings
+
+DB_NAME = "controller.db"
+
+
+def add_parser(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run the MQTT hub and the HTTP API")
+    serve.add_argument("--mqtt-host", default="127.0.0.1")
+    serve.add_argument("--mqtt-port", type=int, default=1883)
+    serve.add_argument("--mqtt-user", default=CONTROLLER_USER)
+    serve.add_argument("--mqtt-password-file",
+                       help="file holding the controller's broker password "
+                            "(or set THANTHIEN_MQTT_PASSWORD)")
+    serve.add_argument("--mqtt-tls-ca", help="CA file: connect with TLS")
+    serve.add_argument("--http-host", default="127.0.0.1")
+    serve.add_argument("--http-port", type=int, default=8080)
+    serve.add_argument("--http-workers", type=int, default=16,
+                       help="threads for request handlers (default %(default)s)")
+    serve.add_argument("--url-file", help="write the API base URL here once serving")
+    serve.add_argument("--broker-passwd", help="the broker's password file: devices use their "
+                       "broker credentials to download audio (speakers)")
+    serve.add_argument("--media-dir", help="audio renditions (default DATA/audio)")
+
+
+def run(args: argparse.Namespace, data: pathlib.Path) -> int:
+    password = os.environ.get("THANTHIEN_MQTT_PASSWORD")
+    if args.mqtt_password_file:
+        password = pathlib.Path(args.mqtt_password_file).read_text().strip()
+    mqtt = MqttSettings(host=args.mqtt_host, port=args.mqtt_port, username=args.mqtt_user,
+                        password=password, tls_ca=args.mqtt_tls_ca, keepalive=30)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with Controller(data / DB_NAME, mqtt, http_host=args.http_host,
+                    http_port=args.http_port, broker_passwd=args.broker_passwd,
+                    media_dir=args.media_dir, http_workers=args.http_workers) as ctl:
+        ctl.start()
+        if args.url_file:
+            pathlib.Path(args.url_file).write_text(ctl.api_url + "\n")
+        print(f"thanthien controller: API at {ctl.api_url}/api/v1", flush=True)
+        stop.wait()
+    return 0

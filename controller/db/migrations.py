@@ -1,0 +1,74 @@
+"""Every schema change, in one ordered list, recorded by name in ``schema_migrations``.
+
+Each migration runs in its own transaction. Append new ones at the end;
+never edit or rename one that has shipped: the name is what a database
+remembers. The statements live in :mod:`controller.db.schema`, one module
+per domain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import sqlite_utils
+
+from controller.db.schema import access, broadcasts, fleet, ratings
+from controller.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Migration:
+    name: str
+    statements: tuple[str, ...]
+
+    def apply(self, db: sqlite_utils.Database) -> None:
+        for script in self.statements:
+            execute_script(db, script)
+
+
+#: In order. Names are the ones the first databases recorded; keep them.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("_initial", (fleet.INITIAL, ratings.INITIAL, access.INITIAL)),
+    Migration("_speaker", (broadcasts.AUDIO, broadcasts.BROADCASTS)),
+    Migration("kiosk_schema", (ratings.KIOSK,)),
+    Migration("officer_photos", (ratings.PHOTOS,)),
+    Migration("rating_alert_index", (ratings.ALERT_INDEX,)),
+    Migration("device_mqtt_protocol", (fleet.MQTT_PROTOCOL,)),
+)
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply pending migrations; return how many are in force.
+
+    Migrations are recorded by name, not by position, so branches that each
+    appended one can be merged in either order without a database created on
+    one of them re-running (or skipping) the other's.
+    """
+    table = db["schema_migrations"]
+    columns = {c.name for c in table.columns} if table.exists() else set()
+    if columns and "name" not in columns:
+        raise StorageError(
+            f"database {db.conn.execute('PRAGMA database_list').fetchone()[2]} was made by a "
+            "development build that numbered its migrations; move it aside and start afresh")
+    db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY,"
+               " applied TEXT DEFAULT CURRENT_TIMESTAMP)")
+    done = {row[0] for row in db.execute("SELECT name FROM schema_migrations")}
+    for migration in MIGRATIONS:
+        if migration.name in done:
+            continue
+        with db.conn:
+            db.execute("BEGIN IMMEDIATE")
+            migration.apply(db)
+            db.execute("INSERT INTO schema_migrations (name) VALUES (?)", (migration.name,))
+        log.info("database migrated: %s", migration.name)
+    return len(MIGRATIONS)
+
+
+def execute_script(db: sqlite_utils.Database, script: str) -> None:
+    """Run ``;``-separated DDL inside the caller's transaction (executescript would commit)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)

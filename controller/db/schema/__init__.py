@@ -1,0 +1,1 @@
+"""Schema statements, one module per domain; applied by controller.db.migrations."""

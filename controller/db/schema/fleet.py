@@ -1,0 +1,58 @@
+"""Schema of the fleet: devices, their telemetry, events received, commands sent."""
+
+INITIAL = """
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    role TEXT,
+    status TEXT NOT NULL CHECK (status IN ('approved', 'pending')),
+    label TEXT,
+    hamlet TEXT,
+    created REAL NOT NULL,
+    approved REAL,
+    online INTEGER NOT NULL DEFAULT 0,
+    last_seen REAL,
+    sw TEXT,
+    keepalive INTEGER,
+    telemetry_interval REAL,
+    reported_config_version INTEGER,
+    desired_config_version INTEGER NOT NULL DEFAULT 0,
+    desired_config TEXT,
+    telemetry TEXT
+);
+CREATE TABLE telemetry (
+    id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL REFERENCES devices(id),
+    received REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX telemetry_device ON telemetry (device, received);
+CREATE TABLE events (
+    id TEXT PRIMARY KEY,
+    device TEXT NOT NULL REFERENCES devices(id),
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    clock_synced INTEGER NOT NULL,
+    received REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX events_device_seq ON events (device, seq);
+CREATE INDEX events_type ON events (type, received);
+CREATE TABLE commands (
+    id TEXT PRIMARY KEY,
+    device TEXT NOT NULL REFERENCES devices(id),
+    name TEXT NOT NULL,
+    args TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    result TEXT,
+    updated REAL NOT NULL
+);
+CREATE INDEX commands_device ON commands (device, status)
+"""
+
+#: The MQTT protocol level each device last reported in its birth: 5, or 4 for a
+#: node that fell back to 3.1.1 (a broker that refused 5).
+MQTT_PROTOCOL = "ALTER TABLE devices ADD COLUMN mqtt_protocol INTEGER"

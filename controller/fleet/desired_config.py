@@ -1,0 +1,81 @@
+"""Desired configuration per device: versioned, retained on the broker.
+
+The controller keeps the desired config and its version; the device applies
+it (without restart where it can) and reports the version it runs, in its
+birth and in ``config_applied`` events.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import sqlite_utils
+
+from controller.db.writer import Writer
+from controller.errors import InvalidRequest, NotFound
+from wire.messages import MAX_PAYLOAD_BYTES
+
+PublishConfig = Callable[[str, int, dict[str, Any]], None]
+
+
+class DesiredConfig:
+    """Sets and publishes each device's desired config."""
+
+    def __init__(self, writer: Writer, publish: PublishConfig):
+        self.writer = writer
+        self._publish = publish
+
+    def set(self, device_id: str, config: Any) -> int:
+        """Store a new version of the device's desired config and publish it; return it."""
+        version: int = self.writer.call(self._task(device_id, config))
+        self._publish(device_id, version, config)
+        return version
+
+    def _task(self, device_id: str, config: dict[str, Any]) -> Any:
+        """The writer task storing the next version of ``device_id``'s config."""
+        if not isinstance(config, dict):
+            raise InvalidRequest(f"config must be a JSON object, not {type(config).__name__}")
+        text = json.dumps(config, ensure_ascii=False)
+        if len(text.encode()) > MAX_PAYLOAD_BYTES - 100:
+            raise InvalidRequest(f"config is {len(text.encode())} bytes: over the message limit")
+
+        def task(db: sqlite_utils.Database) -> int:
+            row = db.execute("SELECT desired_config_version FROM devices WHERE id = ?",
+                             (device_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no device {device_id!r}")
+            version = row[0] + 1
+            db.execute("UPDATE devices SET desired_config = ?, desired_config_version = ?"
+                       " WHERE id = ?", (text, version, device_id))
+            return version
+
+        return task
+
+    def set_many(self, configs: dict[str, dict[str, Any]]) -> dict[str, int]:
+        """:meth:`set` for many devices at once: one group commit, then the publishes."""
+        futures = {device: self.writer.submit(self._task(device, config))
+                   for device, config in configs.items()}
+        versions = {device: int(f.result(30)) for device, f in futures.items()}
+        for device, version in versions.items():
+            self._publish(device, version, configs[device])
+        return versions
+
+
+def get_desired(db: sqlite_utils.Database, device_id: str) -> dict[str, Any]:
+    row = db.execute("SELECT desired_config_version, desired_config, reported_config_version"
+                     " FROM devices WHERE id = ?", (device_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no device {device_id!r}")
+    return {"version": row[0], "config": json.loads(row[1]) if row[1] else {},
+            "reported_version": row[2]}
+
+
+def store_applied(db: sqlite_utils.Database, event: dict[str, Any]) -> None:
+    """Ingest handler for ``config_applied`` events: note the version the device runs."""
+    running = event["data"].get("running_version")
+    if not isinstance(running, int):
+        raise ValueError(f"config_applied running_version {running!r}: expected an integer")
+    db.execute("UPDATE devices SET reported_config_version = ? WHERE id = ?",
+               (running, event["device"]))

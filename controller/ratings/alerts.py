@@ -1,0 +1,126 @@
+"""Alerts: a desk getting many negative answers in a short time.
+
+HappyOrNot's rule of thumb, the default here: at least 50 % dissatisfied
+answers within 15 minutes, with at least 4 answers. Checked after each
+rating inside its transaction; an alert is stored, shown by the API and
+published (not retained) on ``tt/v1/alerts`` once committed. A desk alerts
+at most once per window. Leaders can change the rule; it is kept in the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlite_utils
+
+from controller.db.writer import Writer
+from controller.errors import InvalidRequest
+from wire.messages import format_ts, parse_ts
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[dict[str, Any]], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertRules:
+    window_s: float = 900.0
+    min_answers: int = 4
+    negative_share: float = 0.5
+
+
+class Alerts:
+    """The rating hook that raises alerts, and their publication after commit."""
+
+    def __init__(self, writer: Writer, publish: Publish):
+        self.writer = writer
+        self._publish = publish
+        self._pending: list[int] = []  # ids of alerts stored in this batch; writer thread only
+        # Read before the writer thread starts; leaders' changes persist across restarts.
+        row = writer.db.execute(
+            "SELECT window_s, min_answers, negative_share FROM alert_rules").fetchone()
+        self.rules = AlertRules(*row) if row else AlertRules()
+        writer.batch_hooks.append(self._flush)
+
+    def set_rules(self, rules: AlertRules) -> None:
+        self.writer.call(lambda db: db.execute(
+            "INSERT OR REPLACE INTO alert_rules (id, window_s, min_answers, negative_share)"
+            " VALUES (1, ?, ?, ?)", (rules.window_s, rules.min_answers, rules.negative_share)))
+        self.rules = rules
+
+    def check(self, db: sqlite_utils.Database, rating: dict[str, Any]) -> None:
+        """Rating hook: raise an alert for the rating's desk if the rule is met."""
+        desk = rating["desk"] or rating["device"]
+        if rating["misuse"] or not rating["dissatisfied"]:
+            return
+        end = parse_ts(rating["ts"])
+        start = format_ts(end - dt.timedelta(seconds=self.rules.window_s))
+        answers, negative = db.execute(
+            "SELECT count(*), coalesce(sum(dissatisfied), 0) FROM ratings WHERE"
+            " coalesce(desk, device) = ? AND misuse = 0 AND ts > ? AND ts <= ?",
+            (desk, start, rating["ts"])).fetchone()
+        if answers < self.rules.min_answers or negative / answers < self.rules.negative_share:
+            return
+        if db.execute("SELECT 1 FROM alerts WHERE desk = ? AND ts > ?", (desk, start)).fetchone():
+            return  # already alerted for this window
+        cursor = db.execute(
+            "INSERT INTO alerts (desk, ts, window_start, answers, negative, created)"
+            " VALUES (?, ?, ?, ?, ?, ?)", (desk, rating["ts"], start, answers, negative,
+                                           time.time()))
+        self._pending.append(int(cursor.lastrowid or 0))
+
+    def _flush(self, committed: bool) -> None:
+        """Publish the alerts of a committed batch: as stored, each once (a batch part
+        undone and stored again, see controller.ingest, noted some twice or not at all)."""
+        pending, self._pending = self._pending, []
+        ids = list(dict.fromkeys(pending)) if committed else []
+        rows = self.writer.db.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id IN ({', '.join('?' * len(ids))})"
+            " ORDER BY id", ids).fetchall() if ids else []
+        for alert in (dict(zip(_ALERT_FIELDS, row, strict=True)) for row in rows):
+            log.warning("alert: desk %s had %s negative of %s answers since %s", alert["desk"],
+                        alert["negative"], alert["answers"], alert["window_start"])
+            try:
+                self._publish(alert)
+            except Exception:
+                log.exception("publishing alert %s failed", alert["id"])
+
+
+_ALERT_FIELDS = ("id", "desk", "ts", "window_start", "answers", "negative")
+_ALERT_COLUMNS = ", ".join(_ALERT_FIELDS)
+
+
+def list_alerts(db: sqlite_utils.Database, since: str | None = None,
+                desk: str | None = None) -> list[dict[str, Any]]:
+    sql = f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE 1"
+    params: list[Any] = []
+    if since:
+        sql, params = sql + " AND ts >= ?", [*params, since]
+    if desk:
+        sql, params = sql + " AND desk = ?", [*params, desk]
+    rows = db.execute(sql + " ORDER BY ts DESC", params).fetchall()
+    return [dict(zip(_ALERT_FIELDS, r, strict=True)) for r in rows]
+
+
+def alert_payload(alert: dict[str, Any]) -> bytes:
+    return json.dumps({"v": 1, "type": "negative_ratings", **alert}, ensure_ascii=False).encode()
+
+
+def parse_rules(body: dict[str, Any], current: AlertRules) -> AlertRules:
+    try:
+        rules = AlertRules(
+            window_s=float(body.get("window_s", current.window_s)),
+            min_answers=int(body.get("min_answers", current.min_answers)),
+            negative_share=float(body.get("negative_share", current.negative_share)))
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"alert rules {body!r}: expected numbers") from None
+    if rules.window_s <= 0 or rules.min_answers < 1 or not 0 < rules.negative_share <= 1:
+        raise InvalidRequest(f"alert rules {body!r}: expected window_s > 0, min_answers >= 1,"
+                             " 0 < negative_share <= 1")
+    return rules

@@ -1,0 +1,146 @@
+"""Citizens' ratings: stored from kiosk events, listed and filtered for the API.
+
+A ``rating`` event becomes a row at once, attributed to a desk and to the
+officer on duty (the one the kiosk showed, else the roster's); a later
+``rating_detail`` event adds the reasons and dossier code the citizen gave.
+After each new rating, hooks run in the same transaction (a follow-up case
+for a dissatisfied answer, the desk's alert check).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import sqlite_utils
+
+from controller.errors import InvalidRequest
+from controller.ratings.roster import desk_of_kiosk, officer_on_duty
+from wire.messages import MessageError, format_ts, json_text, parse_ts
+from wire.rating import EVENT_RATING, EVENT_RATING_DETAIL, SCALES, level_of
+
+__all__ = ["EVENT_RATING", "EVENT_RATING_DETAIL", "RatingStore", "list_ratings", "store_rating"]
+
+#: Runs after a rating is stored: ``hook(db, rating)`` with the row as :func:`rating_row` gives.
+RatingHook = Callable[[sqlite_utils.Database, dict[str, Any]], None]
+
+
+class RatingStore:
+    """Ingest handlers for ``rating`` and ``rating_detail`` events."""
+
+    def __init__(self, hooks: list[RatingHook] | None = None):
+        self.hooks = hooks or []
+
+    def store(self, db: sqlite_utils.Database, event: dict[str, Any]) -> None:
+        row = store_rating(db, event)
+        for hook in self.hooks:
+            hook(db, row)
+
+    def store_detail(self, db: sqlite_utils.Database, event: dict[str, Any]) -> None:
+        """Add reasons and dossier code to the rating they belong to (same kiosk only)."""
+        data = event["data"]
+        reasons = data.get("reasons") or []
+        if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+            raise ValueError(f"rating_detail reasons {reasons!r}: expected a list of keys")
+        row = db.execute("SELECT data FROM ratings WHERE event_id = ? AND device = ?",
+                         (data.get("rating_id"), event["device"])).fetchone()
+        if row is None:
+            raise ValueError(f"rating_detail for unknown rating {data.get('rating_id')!r}")
+        merged = {**json.loads(row[0]), "reasons": reasons,
+                  "dossier_code": data.get("dossier_code"),
+                  "detail_timed_out": bool(data.get("timed_out"))}
+        db.execute("UPDATE ratings SET reasons = ?, dossier_code = ?, data = ? WHERE event_id = ?",
+                   (json.dumps(reasons), data.get("dossier_code"),
+                    json.dumps(merged, ensure_ascii=False), data["rating_id"]))
+
+
+def store_rating(db: sqlite_utils.Database, event: dict[str, Any]) -> dict[str, Any]:
+    """Store one ``rating`` event and return its row as :func:`rating_row` gives it;
+    raise ValueError on impossible data."""
+    data = event["data"]
+    scale, level = data.get("scale"), data.get("level")
+    if scale not in SCALES:
+        raise ValueError(f"rating scale {scale!r}: expected one of {SCALES}")
+    try:
+        meaning = level_of(scale, level)
+    except MessageError as exc:
+        raise ValueError(str(exc)) from None
+    shown = data.get("officer") or {}
+    desk, local, reasons = data.get("desk_id"), data.get("ts_local") or event["ts"], (
+        data.get("reasons") or [])
+    # A handler may only raise ValueError/KeyError/TypeError: the event is then kept
+    # and acked; anything else would make the kiosk resend it forever.
+    if not isinstance(shown, dict) or not isinstance(shown.get("id"), str | None):
+        raise ValueError(f"rating officer {shown!r}: expected {{id, name, title}}")
+    if not isinstance(desk, str | None) or not isinstance(local, str) or len(local) < 13:
+        raise ValueError(f"rating desk_id {desk!r} / ts_local {local!r}: expected text")
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise ValueError(f"rating reasons {reasons!r}: expected a list of keys")
+    desk = desk or desk_of_kiosk(db, event["device"])
+    officer = shown.get("id") or (officer_on_duty(db, desk, event["ts"]) if desk else None)
+    values = (event["id"], event["device"], event["ts"], level, scale,
+              int(bool(data.get("misuse"))), json_text(data), desk,
+              officer, local[:10], int(local[11:13]),
+              int(meaning.satisfied), int(meaning.dissatisfied), json.dumps(reasons),
+              data.get("dossier_code"))
+    db.execute(_INSERT, (*values, event["device"]))
+    return _row(values, data, reasons)
+
+
+_COLUMNS = ("event_id, device, ts, level, scale, misuse, data, desk, officer, local_day,"
+            " local_hour, satisfied, dissatisfied, reasons, dossier_code")
+_INSERT = f"INSERT INTO ratings ({_COLUMNS}, kiosk) VALUES ({', '.join('?' * 16)})"
+
+
+def rating_row(r: tuple[Any, ...]) -> dict[str, Any]:
+    """A row of :data:`_COLUMNS` as the API gives it."""
+    return _row(r, json.loads(r[6]), json.loads(r[13]))
+
+
+def _row(r: tuple[Any, ...], data: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
+    return {"id": r[0], "device": r[1], "ts": r[2], "level": r[3], "scale": r[4],
+            "misuse": bool(r[5]), "data": data, "desk": r[7], "officer": r[8],
+            "local_day": r[9], "local_hour": r[10], "satisfied": bool(r[11]),
+            "dissatisfied": bool(r[12]), "reasons": reasons, "dossier_code": r[14]}
+
+
+def rating_filter(*, since: str | None = None, until: str | None = None,
+                  device: str | None = None, desk: str | None = None,
+                  officer: str | None = None,
+                  include_misuse: bool = False) -> tuple[str, list[Any]]:
+    """A ``WHERE`` clause (possibly empty) and its parameters, shared by lists and stats."""
+    where: list[str] = []
+    params: list[Any] = []
+    for value, clause in ((since, "ts >= ?"), (until, "ts < ?")):
+        if value:
+            where.append(clause)
+            params.append(_normalise(value))
+    for value, column in ((device, "device"), (desk, "desk"), (officer, "officer")):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if not include_misuse:
+        where.append("misuse = 0")
+    return (" WHERE " + " AND ".join(where)) if where else "", params
+
+
+def list_ratings(
+    db: sqlite_utils.Database, *, since: str | None = None, until: str | None = None,
+    device: str | None = None, desk: str | None = None, officer: str | None = None,
+    include_misuse: bool = False, limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Ratings newest first; ``since``/``until`` are ISO 8601 times."""
+    where, params = rating_filter(since=since, until=until, device=device, desk=desk,
+                                  officer=officer, include_misuse=include_misuse)
+    rows = db.execute(f"SELECT {_COLUMNS} FROM ratings{where} ORDER BY ts DESC LIMIT ?",
+                      (*params, limit)).fetchall()
+    return [rating_row(r) for r in rows]
+
+
+def _normalise(value: str) -> str:
+    try:
+        return format_ts(parse_ts(value))
+    except MessageError:
+        raise InvalidRequest(f"invalid time {value!r}: expected ISO 8601 UTC, e.g. "
+                             "2026-01-31T00:00:00Z") from None

@@ -1,0 +1,41 @@
+"""The app factory: the controller's HTTP API built from the services it is given.
+
+Routers import domain services, never the reverse. Interactive docs are at
+``/api/docs`` and the OpenAPI document at ``/api/v1/openapi.json``, both
+generated from the routes' typed models.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from controller.web import errors
+from controller.web.auth import require_token
+from controller.web.deps import Services
+from controller.web.gate import Authenticate, Gate
+from controller.web.routers import broadcasts, fleet, ratings, roster, system
+
+VERSION = "0.2.0"
+TITLE = "thanthien controller API"
+
+#: Every router, in the order their routes are matched.
+ROUTERS = (system.public, fleet.router, fleet.public, ratings.router, roster.router,
+           roster.public, broadcasts.router, broadcasts.public)
+
+
+def create_app(services: Services, authenticate: Authenticate, *,
+               body_timeout: float = 30.0, send_timeout: float = 60.0) -> FastAPI:
+    """The API over ``services``; ``authenticate`` checks bearer headers (see web.auth)."""
+    app = FastAPI(title=TITLE, version=VERSION, docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/api/v1/openapi.json",
+                  description="The commune's device controller: devices, ratings, roster, "
+                              "broadcasts. Errors are `{\"error\": \"what was wrong\"}`.")
+    app.state.services = services
+    app.state.authenticate = authenticate
+    for router in ROUTERS:
+        app.include_router(router)
+    errors.install(app)
+    app.add_middleware(Gate, routes=[r for router in ROUTERS for r in router.routes], token_dependency=require_token,
+                       authenticate=authenticate, body_timeout=body_timeout,
+                       send_timeout=send_timeout)
+    return app

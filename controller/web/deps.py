@@ -1,0 +1,51 @@
+"""What route handlers are given: the services the app was built with, a read connection."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import sqlite_utils
+from fastapi import Request
+
+from controller.broadcasts.audio_library import AudioLibrary
+from controller.broadcasts.items import Broadcasts
+from controller.db.connection import ReaderPool
+from controller.db.writer import Writer
+from controller.fleet.commands import Commands
+from controller.fleet.desired_config import DesiredConfig
+from controller.fleet.device_auth import DeviceAuth
+from controller.fleet.registry import Registry
+from controller.ratings.alerts import Alerts
+from controller.ratings.roster import Roster
+from controller.ratings.screenshots import Screenshots
+
+
+@dataclasses.dataclass
+class Services:
+    """The domain services the web app calls; each built with its own dependencies."""
+
+    readers: ReaderPool
+    writer: Writer
+    registry: Registry
+    commands: Commands
+    desired_config: DesiredConfig
+    device_auth: DeviceAuth
+    alerts: Alerts
+    roster: Roster
+    screenshots: Screenshots
+    audio_library: AudioLibrary
+    broadcasts: Broadcasts
+    #: ``health() -> dict``: the service's state for ``/api/v1/health``.
+    health: Any
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def read_db(request: Request) -> Iterator[sqlite_utils.Database]:
+    """A read connection from the pool for the length of the request."""
+    with services(request).readers.connection() as db:
+        yield db

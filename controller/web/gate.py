@@ -1,0 +1,215 @@
+"""The gate every request passes before the app reads a byte of its body.
+
+For the route a request matches, the gate knows (from the route itself, see
+:func:`policy_of`) whether it needs a token and how large a body it takes.
+In that order it:
+
+1. refuses a declared ``Content-Length`` over the route's limit (413);
+2. checks the bearer token of a route that needs one (401), so a stranger
+   cannot make the controller read an upload;
+3. reads the body of an ordinary route itself, up to the limit and with a
+   timeout per chunk (413, 408), so handlers never wait on the network, and
+   hands it on as JSON (the API's only body type besides uploads); a
+   streaming route (an upload) gets a ``receive`` with the same timeout and
+   counts its own bytes;
+4. gives every part of the response ``send_timeout`` seconds to be taken by
+   the client, so a client that stops reading frees its file and task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BODY_LIMIT = 1 << 20
+BODY_LIMIT_KEY = "x-body-limit"
+STREAMED_KEY = "x-body-streamed"
+
+#: ``authenticate(Authorization header) -> user name``; raises with a message if refused.
+Authenticate = Callable[[str | None], str]
+
+
+class BodyTimeout(Exception):
+    """The client stopped sending its request body."""
+
+
+class BodyTooLarge(Exception):
+    """A streamed body went past its route's limit."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"request body over the limit of {limit} bytes")
+        self.limit = limit
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    public: bool
+    body_limit: int = DEFAULT_BODY_LIMIT
+    streamed: bool = False
+
+
+def body_limit(limit: int, *, streamed: bool = False) -> dict[str, Any]:
+    """``openapi_extra`` for a route that takes more than 1 MiB (documented in OpenAPI)."""
+    return {BODY_LIMIT_KEY: limit, STREAMED_KEY: streamed}
+
+
+def policy_of(route: APIRoute, token_dependency: Callable[..., Any]) -> Policy:
+    """A route's policy: public unless ``token_dependency`` is among its dependencies."""
+    extra = route.openapi_extra or {}
+    return Policy(public=not _depends_on(route.dependant, token_dependency),
+                  body_limit=int(extra.get(BODY_LIMIT_KEY, DEFAULT_BODY_LIMIT)),
+                  streamed=bool(extra.get(STREAMED_KEY, False)))
+
+
+def _depends_on(dependant: Any, call: Callable[..., Any]) -> bool:
+    return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
+
+
+class Gate:
+    """ASGI middleware applying each route's :class:`Policy`."""
+
+    def __init__(self, app: ASGIApp, *, routes: list[Any], token_dependency: Callable[..., Any],
+                 authenticate: Authenticate, body_timeout: float = 30.0,
+                 send_timeout: float = 60.0):
+        self.app = app
+        self.routes = routes
+        self.token_dependency = token_dependency
+        self.authenticate = authenticate
+        self.body_timeout = body_timeout
+        self.send_timeout = send_timeout
+        self._policies: dict[int, Policy] = {}
+
+    def _policy(self, scope: Scope) -> Policy | None:
+        for route in self.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                policy = self._policies.get(id(route))
+                if policy is None:
+                    policy = self._policies[id(route)] = policy_of(route, self.token_dependency)
+                return policy
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        send = self._timed_send(send)
+        policy = self._policy(scope)
+        if policy is None:  # no such route: the router answers 404 or 405
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        refusal = self._check_length(headers.get(b"content-length"), policy)
+        if refusal is None and not policy.public:
+            refusal = self._check_token(scope, headers.get(b"authorization"))
+        if refusal is not None:
+            await _answer(send, *refusal)
+            return
+        if policy.streamed:
+            await self.app(scope, self._timed_receive(receive), send)
+            return
+        try:
+            body = await self._read_body(receive, policy.body_limit)
+        except BodyTimeout:
+            await _answer(send, 408, f"request body not received within {self.body_timeout} s")
+            return
+        except BodyTooLarge as exc:
+            await _answer(send, 413, str(exc))
+            return
+        if body:
+            scope["headers"] = _as_json(scope["headers"])
+        await self.app(scope, _replay(body, receive), send)
+
+    @staticmethod
+    def _check_length(raw: bytes | None, policy: Policy) -> tuple[int, str] | None:
+        if raw is None:
+            return None
+        try:
+            length = int(raw)
+        except ValueError:
+            return 400, f"Content-Length {raw.decode('latin-1')!r}: expected a number of bytes"
+        if length > policy.body_limit:
+            return 413, f"request body of {length} bytes: the limit is {policy.body_limit}"
+        return None
+
+    def _check_token(self, scope: Scope, raw: bytes | None) -> tuple[int, str] | None:
+        try:
+            user = self.authenticate(raw.decode("latin-1") if raw is not None else None)
+        except PermissionError as exc:
+            return 401, str(exc)
+        scope.setdefault("state", {})["user"] = user
+        return None
+
+    async def _read_body(self, receive: Receive, limit: int) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self._receive_within(receive)
+            if message["type"] != "http.request":
+                return b"".join(chunks)  # the client went away; the handler will see it
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(limit)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _receive_within(self, receive: Receive) -> Message:
+        try:
+            return await asyncio.wait_for(receive(), self.body_timeout)
+        except TimeoutError:
+            raise BodyTimeout() from None
+
+    def _timed_receive(self, receive: Receive) -> Receive:
+        async def timed() -> Message:
+            return await self._receive_within(receive)
+        return timed
+
+    def _timed_send(self, send: Send) -> Send:
+        async def timed(message: Message) -> None:
+            await asyncio.wait_for(send(message), self.send_timeout)
+        return timed
+
+
+def _as_json(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Ordinary routes take JSON whatever Content-Type was sent: ``curl -d`` and
+    urllib send form encoding by default, and the API has always read such bodies
+    as JSON. (Routes taking raw bytes, such as photos, read them as they are.)"""
+    kept = [(k, v) for k, v in headers if k != b"content-type"]
+    return [*kept, (b"content-type", b"application/json")]
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _answer(send: Callable[[Message], Awaitable[None]], status: int, error: str) -> None:
+    body = json.dumps({"error": error}, ensure_ascii=False).encode()
+    headers = [(b"content-type", b"application/json; charset=utf-8"),
+               (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="thanthien"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,93 @@
+"""Bodies of the fleet's routes: devices, commands, desired config, health."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from controller.fleet.commands import MAX_TTL_S
+from controller.fleet.registry import ROLES
+from controller.web.models import RequestBody, ResponseBody
+
+Role = Literal[ROLES]  # type: ignore[valid-type]
+
+
+class DeviceCreate(RequestBody):
+    id: str = Field(description="device id, also its broker username: a-z, 0-9, '-'")
+    role: Role  # type: ignore[valid-type]
+    label: str | None = None
+    hamlet: str | None = None
+
+
+class ConfigVersions(ResponseBody):
+    reported: int | None
+    desired: int
+
+
+class Device(ResponseBody):
+    id: str
+    role: str | None
+    status: Literal["approved", "pending"]
+    label: str | None
+    hamlet: str | None
+    online: bool
+    last_seen: float | None
+    sw: str | None
+    mqtt_protocol: int | None
+    config_version: ConfigVersions
+    telemetry: dict[str, Any] | None
+
+
+class DeviceApproved(ResponseBody):
+    id: str
+    role: str
+    status: str
+
+
+class CommandCreate(RequestBody):
+    name: str = Field(min_length=1, description="the command's name, e.g. ping, restart")
+    args: dict[str, Any] = Field(default_factory=dict)
+    ttl_s: float = Field(300, description="seconds before it expires",
+                         json_schema_extra={"exclusiveMinimum": 0, "maximum": MAX_TTL_S})
+
+
+class Command(ResponseBody):
+    id: str
+    device: str
+    name: str
+    args: dict[str, Any]
+    expires: str
+    status: str
+    created: float | None = None
+    reason: str | None = None
+    result: Any = None
+
+
+class ConfigPut(RequestBody):
+    config: dict[str, Any]
+
+
+class ConfigVersion(ResponseBody):
+    version: int
+
+
+class DesiredConfig(ResponseBody):
+    version: int
+    config: dict[str, Any]
+    reported_version: int | None
+
+
+class ScreenshotAsk(RequestBody):
+    base_url: str | None = Field(None, description="how the device reaches this API")
+
+
+class Health(ResponseBody):
+    status: Literal["ok", "degraded"]
+    reasons: list[str]
+    mqtt_connected: bool
+    schema_version: int
+    uptime_s: float
+    counts: dict[str, int]
+    rejections: dict[str, int]
+    recent_rejections: list[dict[str, Any]]

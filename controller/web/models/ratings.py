@@ -1,0 +1,125 @@
+"""Bodies of the ratings' routes: ratings, statistics, alerts, cases, officers, desks, roster."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from controller.ratings.cases import STATUSES
+from controller.web.models import RequestBody, ResponseBody
+
+
+class Rating(ResponseBody):
+    id: str
+    device: str
+    ts: str
+    level: int
+    scale: int
+    misuse: bool
+    data: dict[str, Any]
+    desk: str | None
+    officer: str | None
+    local_day: str | None
+    local_hour: int | None
+    satisfied: bool
+    dissatisfied: bool
+    reasons: list[str]
+    dossier_code: str | None
+
+
+class Figures(ResponseBody):
+    count: int
+    satisfied: int
+    dissatisfied: int
+    satisfaction_index: float | None
+
+
+class Stats(Figures):
+    by: dict[str, list[dict[str, Any]]]
+
+
+class Alert(ResponseBody):
+    id: int
+    desk: str
+    ts: str
+    window_start: str
+    answers: int
+    negative: int
+
+
+class AlertRules(ResponseBody):
+    window_s: float
+    min_answers: int
+    negative_share: float
+
+
+class AlertRulesPut(RequestBody):
+    window_s: float | None = Field(None, gt=0)
+    min_answers: int | None = Field(None, ge=1)
+    negative_share: float | None = Field(None, gt=0, le=1)
+
+
+class Case(ResponseBody):
+    id: int
+    status: str
+    note: str
+    created: float
+    updated: float
+    rating: dict[str, Any]
+
+
+class CasePut(RequestBody):
+    status: Literal[STATUSES] | None = None  # type: ignore[valid-type]
+    note: str | None = None
+
+
+class Officer(ResponseBody):
+    id: str
+    name: str
+    title: str
+    phone: str | None
+    photo: str | None
+
+
+class OfficerPut(RequestBody):
+    name: str = Field(min_length=1)
+    title: str | None = None
+    phone: str | None = None
+    photo: str | None = None
+
+
+class PhotoStored(ResponseBody):
+    officer: str
+    sha256: str
+    bytes: int
+
+
+class Desk(ResponseBody):
+    id: str
+    name: str
+    kiosk: str | None
+
+
+class DeskPut(RequestBody):
+    name: str = Field(min_length=1)
+    kiosk: str | None = None
+
+
+class Shift(ResponseBody):
+    id: int
+    desk: str
+    officer: str
+    start: str
+    end: str
+
+
+class ShiftCreate(RequestBody):
+    desk: str
+    officer: str
+    start: str = Field(description="ISO 8601 time with zone")
+    end: str = Field(description="ISO 8601 time with zone")
+
+
+class Deleted(ResponseBody):
+    deleted: str

@@ -1,0 +1,1 @@
+"""One router per domain; :func:`controller.web.app.create_app` composes them."""

@@ -1,0 +1,90 @@
+"""Officers, desks and the duty roster; officers' photos for the kiosks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from controller.ratings import roster
+from controller.web.auth import require_token
+from controller.web.deps import Services, read_db, services
+from controller.web.gate import body_limit
+from controller.web.models import ratings as m
+
+router = APIRouter(prefix="/api/v1", tags=["roster"], dependencies=[Depends(require_token)])
+public = APIRouter(prefix="/api/v1", tags=["roster"])
+
+
+@router.get("/officers", response_model=list[m.Officer], summary="Officers")
+def list_officers(db: sqlite_utils.Database = Depends(read_db)) -> Any:
+    return roster.list_officers(db)
+
+
+@router.get("/officers/{id}", response_model=m.Officer, summary="One officer")
+def get_officer(id: str, db: sqlite_utils.Database = Depends(read_db)) -> Any:
+    return roster.get_officer(db, id)
+
+
+@router.put("/officers/{id}", response_model=m.Officer, summary="Create or update an officer")
+def put_officer(id: str, body: m.OfficerPut, svc: Services = Depends(services)) -> Any:
+    return svc.roster.put_officer(id, body.model_dump())
+
+
+@router.put("/officers/{id}/photo", response_model=m.PhotoStored,
+            summary="Set an officer's photo (PNG or JPEG body)",
+            openapi_extra=body_limit(roster.MAX_PHOTO))
+async def put_photo(id: str, request: Request, svc: Services = Depends(services)) -> Any:
+    body = await request.body()  # read by the gate, within the limit
+    return await run_in_threadpool(svc.roster.put_photo, id, body)
+
+
+@router.delete("/officers/{id}", response_model=m.Deleted,
+               summary="Remove an officer and their shifts")
+def delete_officer(id: str, svc: Services = Depends(services)) -> Any:
+    svc.roster.delete("officers", id)
+    return {"deleted": id}
+
+
+@public.get("/photos/{sha256}", response_class=Response,
+            responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}},
+            summary="An officer photo by its SHA-256 (for kiosks, which hold no API token)")
+def photo(sha256: str, db: sqlite_utils.Database = Depends(read_db)) -> Response:
+    kind, data = roster.photo(db, sha256)
+    return Response(data, media_type=kind, headers={"Cache-Control": "max-age=31536000"})
+
+
+@router.get("/desks", response_model=list[m.Desk], summary="Desks and their kiosks")
+def list_desks(db: sqlite_utils.Database = Depends(read_db)) -> Any:
+    return roster.list_desks(db)
+
+
+@router.put("/desks/{id}", response_model=m.Desk, summary="Create or update a desk")
+def put_desk(id: str, body: m.DeskPut, svc: Services = Depends(services)) -> Any:
+    return svc.roster.put_desk(id, body.model_dump())
+
+
+@router.delete("/desks/{id}", response_model=m.Deleted, summary="Remove a desk and its shifts")
+def delete_desk(id: str, svc: Services = Depends(services)) -> Any:
+    svc.roster.delete("desks", id)
+    return {"deleted": id}
+
+
+@router.get("/roster", response_model=list[m.Shift], summary="Shifts, by start")
+def list_shifts(desk: str | None = None, since: str | None = None,
+                db: sqlite_utils.Database = Depends(read_db)) -> Any:
+    return roster.list_shifts(db, desk, since)
+
+
+@router.post("/roster", response_model=m.Shift, status_code=201, summary="Add a shift")
+def add_shift(body: m.ShiftCreate, svc: Services = Depends(services)) -> Any:
+    return svc.roster.add_shift(body.model_dump())
+
+
+@router.delete("/roster/{id}", response_model=m.Deleted, summary="Remove a shift")
+def delete_shift(id: int, svc: Services = Depends(services)) -> Any:
+    svc.roster.delete("roster", id)
+    return {"deleted": str(id)}
