@@ -57,6 +57,7 @@ class Controller:
         media_dir: str | pathlib.Path | None = None,
         broker_passwd: str | pathlib.Path | None = None,
         http_workers: int = 16, readers: int = 8, header_timeout: float = 10.0,
+        body_timeout: float = 30.0,
     ):
         self.db_path = pathlib.Path(db_path)
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +93,7 @@ class Controller:
         self.screenshots = Screenshots(self.writer, self.commands)
         self.hub.attach(self.registry, self.ingestor, self.commands)
         self.token_check = TokenCheck(self.db_path)
-        self.app = create_app(self._services(), self.token_check)
+        self.app = create_app(self._services(), self.token_check, body_timeout=body_timeout)
         self.http = HttpServer(self.app, http_host, http_port, workers=http_workers,
                                header_timeout=header_timeout)
         self._sweeper = threading.Thread(target=self._sweep, name="sweeper", daemon=True)

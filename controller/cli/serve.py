@@ -29,6 +29,12 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--http-port", type=int, default=8080)
     serve.add_argument("--http-workers", type=int, default=16,
                        help="threads for request handlers (default %(default)s)")
+    serve.add_argument("--http-header-timeout", type=float, default=10.0,
+                       help="close connections that send no whole request head in this "
+                            "many seconds (default %(default)s)")
+    serve.add_argument("--http-body-timeout", type=float, default=30.0,
+                       help="answer 408 when a request body stalls this many seconds "
+                            "(default %(default)s)")
     serve.add_argument("--url-file", help="write the API base URL here once serving")
     serve.add_argument("--broker-passwd", help="the broker's password file: devices use their "
                        "broker credentials to download audio (speakers)")
@@ -46,7 +52,9 @@ def run(args: argparse.Namespace, data: pathlib.Path) -> int:
         signal.signal(sig, lambda *_: stop.set())
     with Controller(data / DB_NAME, mqtt, http_host=args.http_host,
                     http_port=args.http_port, broker_passwd=args.broker_passwd,
-                    media_dir=args.media_dir, http_workers=args.http_workers) as ctl:
+                    media_dir=args.media_dir, http_workers=args.http_workers,
+                    header_timeout=args.http_header_timeout,
+                    body_timeout=args.http_body_timeout) as ctl:
         ctl.start()
         if args.url_file:
             pathlib.Path(args.url_file).write_text(ctl.api_url + "\n")

@@ -97,8 +97,7 @@ class Writer:
                         results.append((future, task(self.db), None))
                         self.db.execute("RELEASE task")
                     except Exception as exc:  # one bad task must not undo the others
-                        self.db.execute("ROLLBACK TO task")
-                        self.db.execute("RELEASE task")
+                        self._undo_task(exc)
                         results.append((future, None, exc))
         except Exception as exc:
             log.exception("write batch of %s failed", len(batch))
@@ -121,6 +120,15 @@ class Writer:
                 future.set_exception(error)
             else:
                 future.set_result(value)
+
+    def _undo_task(self, exc: Exception) -> None:
+        try:
+            self.db.execute("ROLLBACK TO task")
+            self.db.execute("RELEASE task")
+        except sqlite3.OperationalError:
+            # SQLite already undid the whole transaction (disk full, I/O error): the
+            # batch fails with the task's own error, which names the cause.
+            raise exc from None
 
     def _run_hooks(self, committed: bool) -> None:
         for hook in self.batch_hooks:
