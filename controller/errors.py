@@ -30,4 +30,4 @@ class StorageError(ControllerError, RuntimeError):
 class Busy(ControllerError, RuntimeError):
     """The work asked for is already running; try again after ``retry_after_s``."""
 
-    retry_after_s = 30
+    retry_after_s: float = 30

@@ -23,6 +23,7 @@ from kiosk.terminal import Terminal
 from kiosk.upload import upload_png
 from node_runtime.cli import main as node_main
 from node_runtime.node import Node
+from wire.rating import CMD_RESTART, CMD_SCREENSHOT
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,8 @@ class KioskRole:
         from kiosk.app import KioskApp
         self.app = KioskApp(self.terminal, photo_path=self._photo_path)
         node.health_checks.append(self.app.responsive)
-        node.command("restart", self._restart)
-        node.command("screenshot", self._screenshot)
+        node.command(CMD_RESTART, self._restart)
+        node.command(CMD_SCREENSHOT, self._screenshot)
 
     def _want_photos(self) -> None:
         if self.photos is not None:

@@ -20,6 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hamlet")
     parser.add_argument("--mqtt-host", default="127.0.0.1")
     parser.add_argument("--mqtt-port", type=int, default=1883)
+    parser.add_argument("--mqtt-tls-ca", help="the commune CA's path on the device: TLS on")
     parser.add_argument("--data-dir", default="/var/lib/thanthien")
     parser.add_argument("--out", required=True, help="folder for node.toml and broker-account")
     args = parser.parse_args(argv)
@@ -31,7 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     node_file = out / "node.toml"
     node_file.write_text(node_file_text(identity, mqtt_host=args.mqtt_host,
-                                        mqtt_port=args.mqtt_port, data_dir=args.data_dir))
+                                        mqtt_port=args.mqtt_port, data_dir=args.data_dir,
+                                        tls_ca=args.mqtt_tls_ca))
     os.chmod(node_file, 0o600)
     (out / "broker-account").write_text(f"{identity.device_id}:{identity.password_hash}\n")
     print(f"wrote {node_file} and {out / 'broker-account'} (import it with "

@@ -20,12 +20,14 @@ def _value(value: Any) -> str:
 
 def node_file_text(identity: DeviceIdentity, *, mqtt_host: str, mqtt_port: int,
                    data_dir: str, runtime: dict[str, Any] | None = None,
-                   role_settings: dict[str, Any] | None = None) -> str:
-    """The full node file for ``identity``."""
+                   role_settings: dict[str, Any] | None = None,
+                   tls_ca: str | None = None) -> str:
+    """The full node file for ``identity``; ``tls_ca`` (the commune CA's path on the
+    device) turns TLS on."""
     tables: dict[str, dict[str, Any]] = {
         "device": {"id": identity.device_id, "role": identity.role, "data_dir": data_dir},
         "mqtt": {"host": mqtt_host, "port": mqtt_port, "username": identity.device_id,
-                 "password": identity.password},
+                 "password": identity.password, "tls_ca": tls_ca},
         "runtime": runtime or {},
         identity.role: role_settings or {},
     }

@@ -207,11 +207,11 @@ def test_batch_with_a_refused_rating_keeps_the_others_and_alerts_once(tmp_path):
     the alert they raise published once with its stored id."""
     from controller.db.connection import connect
     from controller.db.migrations import migrate
-    from controller.ratings import cases
-    from controller.ratings import store as ratings
     from controller.db.writer import Writer
     from controller.fleet.ingest import Ingestor
     from controller.fleet.metrics import Metrics
+    from controller.ratings import cases
+    from controller.ratings import store as ratings
     from controller.ratings.alerts import Alerts
     from wire.messages import new_event
 

@@ -17,6 +17,12 @@ EVENT_RATING = "rating"
 #: What the citizen added afterwards (reasons, dossier code) to that answer.
 EVENT_RATING_DETAIL = "rating_detail"
 
+#: Commands a kiosk answers: restart the app (systemd starts it again), and take a
+#: screenshot and PUT it to the one-time URL in ``args["url"]``.
+CMD_RESTART = "restart"
+CMD_SCREENSHOT = "screenshot"
+KIOSK_COMMANDS = (CMD_RESTART, CMD_SCREENSHOT)
+
 SCALES = (3, 4, 5)
 DEFAULT_SCALE = 4
 

@@ -44,7 +44,7 @@ import sqlite_utils
 
 from controller.broadcasts.audio_truncation import mp3_truncation, ogg_truncation
 from controller.db.writer import Writer
-from controller.errors import ControllerError, InvalidRequest, NotFound
+from controller.errors import Busy, InvalidRequest, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class AudioError(InvalidRequest):
     """An upload that cannot be used as a broadcast; the message says why."""
 
 
-class AudioBusy(ControllerError, RuntimeError):
+class AudioBusy(Busy):
     """Another upload is being processed; ``retry_after_s`` says when to try again."""
 
     def __init__(self, message: str, retry_after_s: float = BUSY_RETRY_S):
@@ -272,7 +272,7 @@ class LoudnessMeter:
     def integrated(self) -> float:
         """Gated loudness in LUFS so far; −inf if nothing passes the absolute gate."""
         import numpy as np
-        hops = np.frombuffer(self._hops, dtype=np.float64)
+        hops = np.array(self._hops, dtype=np.float64)
         if len(hops) < 4:
             return -math.inf
         blocks = np.convolve(hops, np.ones(4), mode="valid") / (4 * _HOP)
@@ -283,7 +283,7 @@ class LoudnessMeter:
             return -math.inf
         relative = -0.691 + 10 * math.log10(loud.mean()) + _RELATIVE_GATE_LU
         gated = blocks[(levels > relative) & (levels > _ABSOLUTE_GATE_LUFS)]
-        return -0.691 + 10 * math.log10(gated.mean())
+        return -0.691 + 10 * math.log10(gated.mean()) if len(gated) else -math.inf
 
 
 def limit(x: Any, ceiling_dbfs: float = PEAK_CEILING_DBFS, window_s: float = 0.005) -> Any:

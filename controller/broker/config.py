@@ -34,10 +34,23 @@ class BrokerConfig:
 
     def __init__(self, directory: str | pathlib.Path, *, port: int = 1883,
                  host: str = "127.0.0.1", max_queued_messages: int = 10_000,
-                 tls_cert: str | None = None, tls_key: str | None = None):
+                 tls_cert: str | None = None, tls_key: str | None = None,
+                 local_plain_port: int | None = None, user: str | None = None,
+                 persistence_dir: str | pathlib.Path | None = None):
+        """``port``/``host``: the main listener, TLS if ``tls_cert`` and ``tls_key`` are
+        given. ``local_plain_port``: also a plain listener on 127.0.0.1 only (local tools
+        beside a TLS broker). ``user``: the account Mosquitto drops to when started as
+        root (default: whoever writes the files). ``persistence_dir``: where the broker
+        keeps its queue (default ``directory/data``)."""
         self.directory = pathlib.Path(directory)
         self.port, self.host = port, host
         self.tls_cert, self.tls_key = tls_cert, tls_key
+        if local_plain_port is not None and local_plain_port == port:
+            raise BrokerError(f"local plain port {local_plain_port} is the main listener's "
+                              "port: expected another one")
+        self.local_plain_port = local_plain_port
+        self.user = user or pwd.getpwuid(os.getuid()).pw_name
+        self.persistence_dir = pathlib.Path(persistence_dir or self.directory / "data")
         self.max_queued_messages = max_queued_messages
         self.conf = self.directory / "mosquitto.conf"
         self.passwd = self.directory / "passwd"
@@ -69,7 +82,7 @@ class BrokerConfig:
     def write(self) -> None:
         """Write mosquitto.conf and the ACL file (the password file is kept)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        (self.directory / "data").mkdir(exist_ok=True)
+        self.persistence_dir.mkdir(parents=True, exist_ok=True)
         if not self.passwd.exists():
             self._write(self.passwd, "")
         acl = [f"user {CONTROLLER_USER}", f"topic readwrite {ROOT}/#", "", *acl_patterns(), ""]
@@ -78,15 +91,14 @@ class BrokerConfig:
         self._write(self.conf, "\n".join([
             "# Written by thanthien; regenerate rather than edit.",
             # Started as root, mosquitto drops to this user; the files are ours and 0600.
-            f"user {pwd.getpwuid(os.getuid()).pw_name}",
+            f"user {self.user}",
             "per_listener_settings false",
             "allow_anonymous false",
             f"password_file {d / 'passwd'}",
             f"acl_file {d / 'acl'}",
-            f"listener {self.port} {self.host}",
-            *([f"certfile {self.tls_cert}", f"keyfile {self.tls_key}"] if self.tls_cert else []),
+            *self._listeners(),
             "persistence true",
-            f"persistence_location {d / 'data'}/",
+            f"persistence_location {self.persistence_dir.resolve()}/",
             "autosave_interval 30",
             f"max_queued_messages {self.max_queued_messages}",
             "max_inflight_messages 200",
@@ -99,10 +111,24 @@ class BrokerConfig:
             "",
         ]))
 
+    def _listeners(self) -> list[str]:
+        """The listener lines; TLS options follow the listener they belong to."""
+        lines = [f"listener {self.port} {self.host}"]
+        if self.tls_cert:
+            lines += [f"certfile {self.tls_cert}", f"keyfile {self.tls_key}"]
+        if self.local_plain_port is not None:
+            lines.append(f"listener {self.local_plain_port} 127.0.0.1")
+        return lines
+
     @staticmethod
     def _write(path: pathlib.Path, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(text)
         os.chmod(tmp, 0o600)
+        if os.geteuid() == 0:
+            # Root (sudo device add) must not leave a file only root reads: the broker
+            # and the controller run as the folder's owner and re-read it on reload.
+            owner = (path if path.exists() else path.parent).stat()
+            os.chown(tmp, owner.st_uid, owner.st_gid)
         os.replace(tmp, path)

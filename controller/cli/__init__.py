@@ -15,7 +15,7 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
-from controller.cli import broadcasts, broker, devices, serve, tokens
+from controller.cli import broadcasts, broker, devices, serve, setup, tokens
 from wire.errors import ThanthienError
 
 
@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="folder of the controller's database (default %(default)s)")
     parser.add_argument("--log-level", default=os.environ.get("THANTHIEN_LOG", "INFO"))
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (serve, tokens, devices, broadcasts, broker):
+    for module in (serve, setup, tokens, devices, broadcasts, broker):
         module.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -42,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, data: pathlib.Path) -> int:
     if args.command == "serve":
         return serve.run(args, data)
+    if args.command == "setup":
+        return setup.run(args, data)
     if args.command == "token":
         return tokens.run(args, data)
     if args.command == "broker":

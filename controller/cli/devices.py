@@ -28,6 +28,8 @@ def add_parser(sub: Any) -> None:
     add.add_argument("--broker-dir", required=True, help="the broker's config folder")
     add.add_argument("--mqtt-host", default="127.0.0.1")
     add.add_argument("--mqtt-port", type=int, default=1883)
+    add.add_argument("--mqtt-tls-ca", help="the commune CA's path on the device (e.g. "
+                     "/etc/thanthien/ca.crt): the node connects with TLS")
     add.add_argument("--node-data-dir", default="/var/lib/thanthien")
     add.add_argument("--out", required=True, help="where to write the device's node.toml")
     add.add_argument("--controller-url", help="speakers: the controller's HTTP address, from "
@@ -56,17 +58,17 @@ def run(args: argparse.Namespace, data: pathlib.Path) -> int:
             role_settings = ({"controller_url": args.controller_url}
                              if args.controller_url and args.role == "speaker" else None)
             out.write_text(node_file_text(identity, mqtt_host=args.mqtt_host,
-                                          mqtt_port=args.mqtt_port,
+                                          mqtt_port=args.mqtt_port, tls_ca=args.mqtt_tls_ca,
                                           data_dir=args.node_data_dir,
                                           role_settings=role_settings))
             os.chmod(out, 0o600)
             print(f"device {identity.device_id} registered; node file {out}. Reload the broker "
-                  "(systemctl reload mosquitto) to let it in.")
+                  "(systemctl reload thanthien-broker) to let it in.")
         else:
             line = pathlib.Path(args.account_file).read_text().strip()
             device_id, _, password_hash = line.partition(":")
             BrokerConfig(args.broker_dir).add_hashed(device_id, password_hash)
             reg.add(device_id, args.role)
-            print(f"device {device_id} imported; reload the broker to let it in.")
+            print(f"device {device_id} imported; reload the broker (systemctl reload thanthien-broker) to let it in.")
     return 0
 

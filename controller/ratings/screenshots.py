@@ -17,10 +17,10 @@ import sqlite_utils
 from controller.db.writer import Writer
 from controller.errors import InvalidRequest, NotFound
 from controller.fleet.commands import Commands
+from wire.rating import CMD_SCREENSHOT
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_PNG = 16 << 20
-COMMAND = "screenshot"
 
 
 class Screenshots:
@@ -50,7 +50,7 @@ def request_screenshot(writer: Writer, commands: Commands, device_id: str,
 
     writer.call(task)
     url = f"{base_url.rstrip('/')}/api/v1/screenshots/{token}"
-    return commands.create(device_id, COMMAND, {"url": url}, 300)
+    return commands.create(device_id, CMD_SCREENSHOT, {"url": url}, 300)
 
 
 def receive(writer: Writer, token: str, body: bytes) -> dict[str, Any]:

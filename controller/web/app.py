@@ -35,7 +35,8 @@ def create_app(services: Services, authenticate: Authenticate, *,
     for router in ROUTERS:
         app.include_router(router)
     errors.install(app)
-    app.add_middleware(Gate, routes=[r for router in ROUTERS for r in router.routes], token_dependency=require_token,
+    routes = [route for router in ROUTERS for route in router.routes]
+    app.add_middleware(Gate, routes=routes, token_dependency=require_token,
                        authenticate=authenticate, body_timeout=body_timeout,
                        send_timeout=send_timeout)
     return app

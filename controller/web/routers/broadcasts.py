@@ -39,7 +39,7 @@ async def upload(request: Request, svc: Services = Depends(services)) -> Any:
     """Streamed to a temporary file beside the library (never whole in memory), then
     checked, measured and normalised; one upload at a time (503 with Retry-After)."""
     library = svc.audio_library
-    slot = await run_in_threadpool(library.slot().__enter__)  # noqa: F841 - released below
+    await run_in_threadpool(library.acquire_slot)  # before a byte of the body is read
     try:
         with _tempdir(library.directory) as folder:
             form = await read_upload(request, folder, UPLOAD_LIMIT)
