@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` and `make test`. Both set up what is
-# missing first (Debian packages, .venv, the package with its extras).
+# missing first (Debian packages, .venv, the package with its extras, npm assets).
 
 VENV    ?= .venv
 PYTHON  ?= python3
@@ -10,6 +10,7 @@ STAMP   := $(VENV)/.installed
 
 setup: $(STAMP)
 	@scripts/setup-system.sh
+	@scripts/vendor-assets.sh
 
 $(STAMP): pyproject.toml
 	@scripts/setup-system.sh
@@ -32,7 +33,8 @@ lint: setup
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info node_modules \
+	  controller/web/static/vendor
 
 # PNGs of every kiosk screen at 800x480, 1280x800 and 480x800 (portrait), under a throwaway X server.
 screenshots: setup

@@ -10,6 +10,9 @@ packages=(
   libgl1-mesa-dri               # software OpenGL (llvmpipe) for Kivy under Xvfb
   xdotool x11-utils             # real clicks and keys into the kiosk window under test
 )
+# npm installs the pinned web assets the controller serves (package-lock.json);
+# a machine that already has Node.js keeps its own.
+command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

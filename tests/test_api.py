@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import requests
 
 from conftest import wait_for
 from controller.access.tokens import create_token
@@ -159,3 +160,45 @@ def test_openapi_lists_every_route(controller):
 def test_unknown_endpoint_and_method(controller, token):
     assert call(controller, "GET", "/api/v1/nothing", token=token)[0] == 404
     assert call(controller, "DELETE", "/api/v1/health")[0] == 405
+
+
+def test_interactive_docs_are_served_without_any_cdn(controller):
+    page = requests.get(controller.api_url + "/api/docs", timeout=10)
+    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    script = requests.get(controller.api_url + "/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                          timeout=10)
+    assert script.status_code == 200 and len(script.content) > 100_000
+
+
+def test_openapi_describes_request_bodies_and_parameters(controller):
+    _, spec = call(controller, "GET", "/api/v1/openapi.json")
+    command = spec["paths"]["/api/v1/devices/{id}/commands"]["post"]
+    schema = command["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = spec["components"]["schemas"][schema.rsplit("/", 1)[1]]
+    assert set(body["properties"]) == {"name", "args", "ttl_s"} and body["required"] == ["name"]
+    ratings = spec["paths"]["/api/v1/ratings"]["get"]
+    limit = next(p for p in ratings["parameters"] if p["name"] == "limit")
+    assert limit["schema"]["maximum"] == 100_000
+    upload = spec["paths"]["/api/v1/audio"]["post"]
+    assert "multipart/form-data" in upload["requestBody"]["content"]
+
+
+BAD_BODIES = [b"{oops", b"[]", b"null", b'"text"', b"\xff\xfe\x00", b"[" * 50_000,
+              b'{"a": NaN}', b'{"' + b"x" * 5000 + b'": 1}', b"{}"]
+
+
+def test_every_route_answers_bad_input_with_a_clear_4xx_never_a_500(controller, token):
+    """A small fuzzer: every route of the OpenAPI document, each bad body and bad path."""
+    _, spec = call(controller, "GET", "/api/v1/openapi.json")
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {token}"
+    for path, methods in spec["paths"].items():
+        url = controller.api_url + path.replace("{", "").replace("}", "")  # ids like 'id'
+        for method in methods:
+            for body in BAD_BODIES if method in ("post", "put") else [None]:
+                resp = http.request(method, url, data=body, timeout=10,
+                                    params={"limit": "-1", "since": "\x00"})
+                assert 400 <= resp.status_code < 500, (method, path, body, resp.text)
+                if resp.headers.get("content-type", "").startswith("application/json"):
+                    assert resp.json()["error"], (method, path, body)

@@ -332,3 +332,31 @@ def test_ogg_cut_mid_page_or_on_a_page_boundary_is_truncated(channels):
         f"it ends inside the header of the page at byte {starts[3]}")
     with pytest.raises(AudioError, match="the OGG file is truncated"):
         decode(data[:starts[-2]])
+
+
+def test_second_upload_while_one_is_processed_gets_503_with_retry_after(bed):
+    """Uploads are processed one at a time; the second is refused before its body is read."""
+    bed.ctl.audio_library.acquire_slot()  # as an upload being processed holds it
+    try:
+        busy = bed.upload(noise_wav(1.0), title="Hai")
+    finally:
+        bed.ctl.audio_library.release_slot()
+    assert busy.status_code == 503 and int(busy.headers["Retry-After"]) > 0
+    assert "upload" in busy.json()["error"]
+    assert bed.upload(noise_wav(1.0), title="Hai").status_code == 201
+
+
+def test_audio_longer_than_three_hours_is_refused_from_its_header(bed):
+    """A decode bomb: a 64 kB WAV whose header declares 4 hours of 8 kHz audio."""
+    header = io.BytesIO()
+    with wave.open(header, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(8000)
+        w.writeframes(b"\x80" * 64_000)
+    data = bytearray(header.getvalue())
+    data[40:44] = (4 * 3600 * 8000).to_bytes(4, "little")  # the data chunk's size
+    data[4:8] = (len(data) - 8 + 4 * 3600 * 8000 - 64_000).to_bytes(4, "little")
+    resp = bed.upload(bytes(data), title="Bom")
+    assert resp.status_code == 400
+    assert "4:00:00" in resp.json()["error"] and "3:00:00" in resp.json()["error"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 
@@ -67,3 +68,26 @@ def test_migrations_are_recorded_by_name_and_not_rerun(tmp_path):
     assert names == {m.name for m in storage.MIGRATIONS}
     assert storage.migrate(db) == len(storage.MIGRATIONS)  # nothing re-run, no error
     db.close()
+
+
+def test_backup_copies_the_database_and_new_audio_while_it_is_in_use(tmp_path, capsys):
+    """The command docs/operations.md gives for backups, run against a database in use."""
+    from controller.db.writer import open_writer
+    data = tmp_path / "data"
+    audio = data / "audio"
+    audio.mkdir(parents=True)
+    (audio / ("a" * 64 + ".wav")).write_bytes(b"RIFF-one")
+    with open_writer(data / "controller.db") as writer:
+        writer.call(lambda db: db.execute("INSERT INTO devices (id, role, status, created)"
+                                          " VALUES ('kiosk-b1', 'kiosk', 'approved', 0)"))
+        assert controller_main(["--data", str(data), "backup", "--to",
+                                str(tmp_path / "usb")]) == 0
+        (audio / ("b" * 64 + ".wav")).write_bytes(b"RIFF-two")
+        assert controller_main(["--data", str(data), "backup", "--to",
+                                str(tmp_path / "usb")]) == 0
+    assert "1 copied, 1 already in the backup" in capsys.readouterr().out
+    (copy, *_) = sorted((tmp_path / "usb").glob("controller-*.db"))
+    db = sqlite3.connect(copy)
+    assert db.execute("SELECT id FROM devices").fetchall() == [("kiosk-b1",)]
+    db.close()
+    assert sorted(p.name[0] for p in (tmp_path / "usb" / "audio").iterdir()) == ["a", "b"]

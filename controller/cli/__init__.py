@@ -15,7 +15,7 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
-from controller.cli import broadcasts, broker, devices, serve, setup, tokens
+from controller.cli import backup, broadcasts, broker, devices, serve, setup, tokens
 from wire.errors import ThanthienError
 
 
@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="folder of the controller's database (default %(default)s)")
     parser.add_argument("--log-level", default=os.environ.get("THANTHIEN_LOG", "INFO"))
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (serve, setup, tokens, devices, broadcasts, broker):
+    for module in (serve, setup, tokens, devices, broadcasts, broker, backup):
         module.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -48,6 +48,8 @@ def _run(args: argparse.Namespace, data: pathlib.Path) -> int:
         return tokens.run(args, data)
     if args.command == "broker":
         return broker.run(args)
+    if args.command == "backup":
+        return backup.run(args, data)
     if args.command in ("audio", "broadcast"):
         return broadcasts.run(args, data)
     return devices.run(args, data)

@@ -69,6 +69,7 @@ def run(args: argparse.Namespace, data: pathlib.Path) -> int:
             device_id, _, password_hash = line.partition(":")
             BrokerConfig(args.broker_dir).add_hashed(device_id, password_hash)
             reg.add(device_id, args.role)
-            print(f"device {device_id} imported; reload the broker (systemctl reload thanthien-broker) to let it in.")
+            print(f"device {device_id} imported; reload the broker (systemctl reload "
+                  "thanthien-broker) to let it in.")
     return 0
 

@@ -7,7 +7,12 @@ generated from the routes' typed models.
 
 from __future__ import annotations
 
+import pathlib
+
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from controller.web import errors
 from controller.web.auth import require_token
@@ -17,6 +22,8 @@ from controller.web.routers import broadcasts, fleet, ratings, roster, system
 
 VERSION = "0.2.0"
 TITLE = "thanthien controller API"
+STATIC = pathlib.Path(__file__).resolve().parent / "static"
+SWAGGER = "/static/vendor/swagger-ui"
 
 #: Every router, in the order their routes are matched.
 ROUTERS = (system.public, fleet.router, fleet.public, ratings.router, roster.router,
@@ -26,10 +33,12 @@ ROUTERS = (system.public, fleet.router, fleet.public, ratings.router, roster.rou
 def create_app(services: Services, authenticate: Authenticate, *,
                body_timeout: float = 30.0, send_timeout: float = 60.0) -> FastAPI:
     """The API over ``services``; ``authenticate`` checks bearer headers (see web.auth)."""
-    app = FastAPI(title=TITLE, version=VERSION, docs_url="/api/docs", redoc_url=None,
+    app = FastAPI(title=TITLE, version=VERSION, docs_url=None, redoc_url=None,
                   openapi_url="/api/v1/openapi.json",
                   description="The commune's device controller: devices, ratings, roster, "
                               "broadcasts. Errors are `{\"error\": \"what was wrong\"}`.")
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+    app.add_api_route("/api/docs", _docs, include_in_schema=False)
     app.state.services = services
     app.state.authenticate = authenticate
     for router in ROUTERS:
@@ -40,3 +49,12 @@ def create_app(services: Services, authenticate: Authenticate, *,
                        authenticate=authenticate, body_timeout=body_timeout,
                        send_timeout=send_timeout)
     return app
+
+
+def _docs() -> HTMLResponse:
+    """Swagger UI from the controller's own copy (``make setup``): no CDN, so the docs
+    work on an office network with no Internet."""
+    return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title=f"{TITLE} — docs",
+                               swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+                               swagger_css_url=f"{SWAGGER}/swagger-ui.css",
+                               swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png")

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class RequestBody(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
 
 class ResponseBody(BaseModel):
