@@ -69,11 +69,27 @@ class Controller:
         db = connect(self.db_path)
         try:
             self.schema_version = migrate(db)
+            self.writer = Writer(db)
+            self.readers = ReaderPool(self.db_path, size=readers)
+            self.token_check = TokenCheck(self.db_path)
         except Exception:
+            db.close()  # a constructor that fails closes what it opened
+            raise
+        try:
+            self._build(mqtt, media_dir, broker_passwd)
+            self.app = create_app(self._services(), self.token_check, body_timeout=body_timeout)
+            self.http = HttpServer(self.app, http_host, http_port, workers=http_workers,
+                                   header_timeout=header_timeout)
+        except Exception:
+            self.readers.close()
+            self.token_check.close()
             db.close()
             raise
-        self.writer = Writer(db)
-        self.readers = ReaderPool(self.db_path, size=readers)
+        self._sweeper = threading.Thread(target=self._sweep, name="sweeper", daemon=True)
+
+    def _build(self, mqtt: MqttSettings, media_dir: str | pathlib.Path | None,
+               broker_passwd: str | pathlib.Path | None) -> None:
+        """Every domain service, each given only what it needs."""
         self.hub = Hub(mqtt, self.metrics)
         self.registry = Registry(self.writer)
         self.ingestor = Ingestor(self.writer, self.hub.publish_ack, self.metrics)
@@ -92,11 +108,6 @@ class Controller:
         self.roster = Roster(self.writer, self.readers, self.desired_config)
         self.screenshots = Screenshots(self.writer, self.commands)
         self.hub.attach(self.registry, self.ingestor, self.commands)
-        self.token_check = TokenCheck(self.db_path)
-        self.app = create_app(self._services(), self.token_check, body_timeout=body_timeout)
-        self.http = HttpServer(self.app, http_host, http_port, workers=http_workers,
-                               header_timeout=header_timeout)
-        self._sweeper = threading.Thread(target=self._sweep, name="sweeper", daemon=True)
 
     def _services(self) -> Services:
         return Services(

@@ -61,3 +61,23 @@ def test_corrupt_database_is_set_aside_and_reported_not_crash_looped(tmp_path, b
         assert "corrupt" in reason and str(ctl.set_aside) in reason
         assert ctl.set_aside.read_bytes().startswith(b"SQLite format 3")
         assert ctl.reader().execute("SELECT count(*) FROM devices").fetchone() == (0,)
+
+
+def test_controller_on_a_busy_port_fails_with_a_clear_error_and_leaks_nothing(tmp_path, broker):
+    import os
+    import socket
+
+    from controller.errors import ControllerError
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        files = len(os.listdir("/proc/self/fd"))
+        for _ in range(3):
+            try:
+                Controller(tmp_path / "c.db", broker.controller_settings(), http_port=port)
+            except ControllerError as exc:
+                assert f"127.0.0.1:{port}" in str(exc)
+            else:
+                raise AssertionError("a second server on a busy port")
+        assert len(os.listdir("/proc/self/fd")) - files <= 1
