@@ -283,3 +283,20 @@ def test_body_over_the_limit_is_refused_before_it_is_read(served):
                      b"Authorization: Bearer " + ctl.token.encode() + b"\r\n\r\n")
         answer = _read_all(sock)
     assert answer.startswith(b"HTTP/1.1 413") and b"limit is 1048576" in answer
+
+
+def test_100_concurrent_readers_all_answered_by_8_pooled_connections(served):
+    """Regression: a read connection held by a yield-dependency was given back on another
+    worker thread; with every worker waiting for a connection, none came back (503 after
+    30 s for everyone)."""
+    ctl = served()
+    barrier = threading.Barrier(100)
+
+    def read(n: int) -> int:
+        barrier.wait()
+        path = "/api/v1/devices" if n % 2 else "/api/v1/ratings?limit=100"
+        return requests.get(ctl.url + path, headers=ctl.auth(), timeout=60).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(100) as pool:
+        for _ in range(3):
+            assert list(pool.map(read, range(100))) == [200] * 100

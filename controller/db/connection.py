@@ -94,13 +94,22 @@ class ReaderPool:
         self._lock = threading.Lock()
         self._closed = False
         self._all: list[sqlite_utils.Database] = []
+        self._held = threading.local()
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[sqlite_utils.Database]:
+        """Borrow a connection for this thread; a thread that already holds one gets the
+        same one again (so nested reads cannot wait on themselves)."""
+        held = getattr(self._held, "db", None)
+        if held is not None:
+            yield held
+            return
         db = self._borrow()
+        self._held.db = db
         try:
             yield db
         finally:
+            self._held.db = None
             if db.conn.in_transaction:
                 db.conn.rollback()
             self._idle.put(db)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
-import sqlite_utils
 from fastapi import Request
 
 from controller.broadcasts.audio_library import AudioLibrary
@@ -45,7 +43,9 @@ def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def read_db(request: Request) -> Iterator[sqlite_utils.Database]:
-    """A read connection from the pool for the length of the request."""
-    with services(request).readers.connection() as db:
-        yield db
+def readers(request: Request) -> ReaderPool:
+    """The pool of read connections. Handlers borrow one in their own thread
+    (``with pool.connection() as db``) and give it back before they return: a
+    connection held across threads by a yield-dependency would wait for a worker
+    thread to be returned, while every worker waits for a connection."""
+    return services(request).readers

@@ -8,15 +8,15 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-import sqlite_utils
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from controller.broadcasts import audio_library, items, receipts
+from controller.db.connection import ReaderPool
 from controller.errors import NotFound, Unauthorized
 from controller.web.auth import require_token
-from controller.web.deps import Services, read_db, services
+from controller.web.deps import Services, readers, services
 from controller.web.gate import body_limit
 from controller.web.models import broadcasts as m
 from controller.web.uploads import read_upload
@@ -57,13 +57,15 @@ def _tempdir(parent: Any) -> Iterator[Any]:
 
 
 @router.get("/audio", response_model=list[m.Audio], summary="The audio library, newest first")
-def list_audio(db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return audio_library.list_audio(db)
+def list_audio(pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return audio_library.list_audio(db)
 
 
 @router.get("/audio/{id}", response_model=m.Audio, summary="One audio file's record")
-def get_audio(id: int, db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return audio_library.get_audio(db, id)
+def get_audio(id: int, pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return audio_library.get_audio(db, id)
 
 
 @public.get(AUDIO_FILE_PATH, response_class=FileResponse,
@@ -102,13 +104,15 @@ def emergency(body: m.EmergencyCreate, svc: Services = Depends(services)) -> Any
 
 @router.get("/broadcasts", response_model=list[m.Broadcast], summary="Scheduled items")
 def list_items(include_cancelled: bool = False,
-               db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return items.list_broadcasts(db, include_cancelled)
+               pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return items.list_broadcasts(db, include_cancelled)
 
 
 @router.get("/broadcasts/{id}", response_model=m.Broadcast, summary="One item")
-def get_item(id: int, db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return items.get_broadcast(db, id)
+def get_item(id: int, pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return items.get_broadcast(db, id)
 
 
 @router.delete("/broadcasts/{id}", response_model=m.Broadcast,
@@ -121,12 +125,13 @@ def cancel(id: int, svc: Services = Depends(services)) -> Any:
             responses={200: {"content": {"text/csv": {}}}},
             summary="Per occurrence, which speakers played it (format=csv for the log)")
 def get_receipts(id: int, format: str | None = None,
-                 db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    if format == "csv":
-        return Response(receipts.receipts_csv(db, id), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition":
-                                 f'attachment; filename="broadcast-{id}-receipts.csv"'})
-    return receipts.receipts(db, id)
+                 pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        if format == "csv":
+            return Response(receipts.receipts_csv(db, id), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition":
+                                     f'attachment; filename="broadcast-{id}-receipts.csv"'})
+        return receipts.receipts(db, id)
 
 
 @router.get("/playback-log", response_model=list[dict[str, Any]],
@@ -135,8 +140,9 @@ def get_receipts(id: int, format: str | None = None,
                     "format=csv for the district")
 def playback_log(since: str | None = None, until: str | None = None,
                  format: str | None = None,
-                 db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    rows = receipts.playback_log(db, since, until)
+                 pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        rows = receipts.playback_log(db, since, until)
     if format == "csv":
         return Response(receipts.playback_log_csv(rows), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="playback-log.csv"'})

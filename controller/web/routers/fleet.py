@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import sqlite_utils
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from controller.db.connection import ReaderPool
 from controller.fleet import commands, desired_config, registry
 from controller.ratings import screenshots
 from controller.web.auth import require_token
-from controller.web.deps import Services, read_db, services
+from controller.web.deps import Services, readers, services
 from controller.web.gate import body_limit
 from controller.web.models import fleet as m
 
@@ -23,8 +23,9 @@ public = APIRouter(prefix="/api/v1", tags=["devices"])
 @router.get("/devices", response_model=list[m.Device],
             summary="Devices with online state and latest telemetry")
 def list_devices(status: Literal["approved", "pending"] | None = None,
-                 db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return registry.list_devices(db, status=status)
+                 pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return registry.list_devices(db, status=status)
 
 
 @router.post("/devices", response_model=m.DeviceApproved, status_code=201,
@@ -34,8 +35,9 @@ def add_device(body: m.DeviceCreate, svc: Services = Depends(services)) -> Any:
 
 
 @router.get("/devices/{id}", response_model=m.Device, summary="One device")
-def get_device(id: str, db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return registry.get_device(db, id)
+def get_device(id: str, pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return registry.get_device(db, id)
 
 
 @router.post("/devices/{id}/approve", response_model=m.DeviceApproved,
@@ -47,9 +49,10 @@ def approve(id: str, svc: Services = Depends(services)) -> Any:
 @router.get("/devices/{id}/telemetry", response_model=list[dict[str, Any]],
             summary="Recent telemetry, newest first")
 def telemetry(id: str, limit: int = Query(100, ge=1, le=10_000),
-              db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    registry.get_device(db, id)
-    return registry.telemetry_history(db, id, limit)
+              pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        registry.get_device(db, id)
+        return registry.telemetry_history(db, id, limit)
 
 
 @router.post("/devices/{id}/commands", response_model=m.Command, status_code=201,
@@ -60,19 +63,22 @@ def send_command(id: str, body: m.CommandCreate, svc: Services = Depends(service
 
 @router.get("/devices/{id}/commands", response_model=list[m.Command],
             summary="Commands sent to a device, newest first")
-def device_commands(id: str, db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return commands.list_commands(db, id)
+def device_commands(id: str, pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return commands.list_commands(db, id)
 
 
 @router.get("/commands/{id}", response_model=m.Command, summary="One command and its result")
-def get_command(id: str, db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return commands.get_command(db, id)
+def get_command(id: str, pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return commands.get_command(db, id)
 
 
 @router.get("/devices/{id}/config", response_model=m.DesiredConfig,
             summary="Desired and reported config")
-def get_config(id: str, db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return desired_config.get_desired(db, id)
+def get_config(id: str, pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return desired_config.get_desired(db, id)
 
 
 @router.put("/devices/{id}/config", response_model=m.ConfigVersion,
@@ -93,9 +99,10 @@ def ask_screenshot(id: str, request: Request, body: m.ScreenshotAsk | None = Non
 @router.get("/devices/{id}/screenshot", response_class=Response,
             responses={200: {"content": {"image/png": {}}}},
             summary="The latest screenshot (PNG)")
-def get_screenshot(id: str, db: sqlite_utils.Database = Depends(read_db)) -> Response:
-    png, received = screenshots.latest(db, id)
-    return Response(png, media_type="image/png", headers={"X-Received": str(received)})
+def get_screenshot(id: str, pool: ReaderPool = Depends(readers)) -> Response:
+    with pool.connection() as db:
+        png, received = screenshots.latest(db, id)
+        return Response(png, media_type="image/png", headers={"X-Received": str(received)})
 
 
 @public.put("/screenshots/{token}", summary="A device uploads a requested PNG",

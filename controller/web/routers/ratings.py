@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import sqlite_utils
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from controller.db.connection import ReaderPool
 from controller.ratings import alerts, cases, stats, store
 from controller.web.auth import require_token
-from controller.web.deps import Services, read_db, services
+from controller.web.deps import Services, readers, services
 from controller.web.models import ratings as m
 
 router = APIRouter(prefix="/api/v1", tags=["ratings"], dependencies=[Depends(require_token)])
@@ -27,10 +27,11 @@ def rating_stats(since: str | None = Since, until: str | None = Until, desk: str
                  officer: str | None = None, device: str | None = None,
                  include_misuse: bool = False,
                  by: str | None = Query(None, description="comma-separated groupings"),
-                 db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return stats.rating_stats(db, by=by.split(",") if by else None, since=since, until=until,
-                              desk=desk, officer=officer, device=device,
-                              include_misuse=include_misuse)
+                 pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return stats.rating_stats(db, by=by.split(",") if by else None, since=since, until=until,
+                                  desk=desk, officer=officer, device=device,
+                                  include_misuse=include_misuse)
 
 
 @router.get("/ratings/report.csv", response_class=Response,
@@ -38,11 +39,12 @@ def rating_stats(since: str | None = Since, until: str | None = Until, desk: str
             summary="Per-officer report (CSV) for a period: the 6-, 9- and 12-month reports")
 def report(since: str | None = Since, until: str | None = Until, desk: str | None = None,
            include_misuse: bool = False,
-           db: sqlite_utils.Database = Depends(read_db)) -> Response:
-    body = stats.officer_report_csv(db, since=since, until=until, desk=desk,
-                                    include_misuse=include_misuse)
-    return Response(body, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="ratings.csv"'})
+           pool: ReaderPool = Depends(readers)) -> Response:
+    with pool.connection() as db:
+        body = stats.officer_report_csv(db, since=since, until=until, desk=desk,
+                                        include_misuse=include_misuse)
+        return Response(body, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="ratings.csv"'})
 
 
 @router.get("/ratings", response_model=list[m.Rating], summary="Citizens' ratings, newest first")
@@ -50,16 +52,18 @@ def list_ratings(since: str | None = Since, until: str | None = Until,
                  device: str | None = None, desk: str | None = None,
                  officer: str | None = None, include_misuse: bool = False,
                  limit: int = Query(1000, ge=1, le=100_000),
-                 db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return store.list_ratings(db, since=since, until=until, device=device, desk=desk,
-                              officer=officer, include_misuse=include_misuse, limit=limit)
+                 pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return store.list_ratings(db, since=since, until=until, device=device, desk=desk,
+                                  officer=officer, include_misuse=include_misuse, limit=limit)
 
 
 @router.get("/alerts", response_model=list[m.Alert],
             summary="Alerts of desks with many negative answers")
 def list_alerts(since: str | None = None, desk: str | None = None,
-                db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return alerts.list_alerts(db, since, desk)
+                pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return alerts.list_alerts(db, since, desk)
 
 
 @router.get("/alerts/rules", response_model=m.AlertRules, summary="The alert rule in force")
@@ -76,13 +80,15 @@ def put_rules(body: m.AlertRulesPut, svc: Services = Depends(services)) -> Any:
 @router.get("/cases", response_model=list[m.Case],
             summary="Follow-up cases of dissatisfied ratings")
 def list_cases(status: str | None = None, desk: str | None = None,
-               db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return cases.list_cases(db, status, desk)
+               pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return cases.list_cases(db, status, desk)
 
 
 @router.get("/cases/{id}", response_model=m.Case, summary="One case")
-def get_case(id: int, db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return cases.get_case(db, id)
+def get_case(id: int, pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return cases.get_case(db, id)
 
 
 @router.put("/cases/{id}", response_model=m.Case, summary="Update a case: status, note")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlite_utils
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from controller.db.connection import ReaderPool
 from controller.ratings import roster
 from controller.web.auth import require_token
-from controller.web.deps import Services, read_db, services
+from controller.web.deps import Services, readers, services
 from controller.web.gate import body_limit
 from controller.web.models import ratings as m
 
@@ -20,13 +20,15 @@ public = APIRouter(prefix="/api/v1", tags=["roster"])
 
 
 @router.get("/officers", response_model=list[m.Officer], summary="Officers")
-def list_officers(db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return roster.list_officers(db)
+def list_officers(pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return roster.list_officers(db)
 
 
 @router.get("/officers/{id}", response_model=m.Officer, summary="One officer")
-def get_officer(id: str, db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return roster.get_officer(db, id)
+def get_officer(id: str, pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return roster.get_officer(db, id)
 
 
 @router.put("/officers/{id}", response_model=m.Officer, summary="Create or update an officer")
@@ -52,14 +54,16 @@ def delete_officer(id: str, svc: Services = Depends(services)) -> Any:
 @public.get("/photos/{sha256}", response_class=Response,
             responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}},
             summary="An officer photo by its SHA-256 (for kiosks, which hold no API token)")
-def photo(sha256: str, db: sqlite_utils.Database = Depends(read_db)) -> Response:
-    kind, data = roster.photo(db, sha256)
-    return Response(data, media_type=kind, headers={"Cache-Control": "max-age=31536000"})
+def photo(sha256: str, pool: ReaderPool = Depends(readers)) -> Response:
+    with pool.connection() as db:
+        kind, data = roster.photo(db, sha256)
+        return Response(data, media_type=kind, headers={"Cache-Control": "max-age=31536000"})
 
 
 @router.get("/desks", response_model=list[m.Desk], summary="Desks and their kiosks")
-def list_desks(db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return roster.list_desks(db)
+def list_desks(pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return roster.list_desks(db)
 
 
 @router.put("/desks/{id}", response_model=m.Desk, summary="Create or update a desk")
@@ -75,8 +79,9 @@ def delete_desk(id: str, svc: Services = Depends(services)) -> Any:
 
 @router.get("/roster", response_model=list[m.Shift], summary="Shifts, by start")
 def list_shifts(desk: str | None = None, since: str | None = None,
-                db: sqlite_utils.Database = Depends(read_db)) -> Any:
-    return roster.list_shifts(db, desk, since)
+                pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return roster.list_shifts(db, desk, since)
 
 
 @router.post("/roster", response_model=m.Shift, status_code=201, summary="Add a shift")
