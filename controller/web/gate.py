@@ -88,8 +88,19 @@ class Gate:
         self.body_timeout = body_timeout
         self.send_timeout = send_timeout
         self._policies: dict[int, Policy] = {}
+        self._recent: dict[tuple[str, str], Policy | None] = {}
 
     def _policy(self, scope: Scope) -> Policy | None:
+        key = (scope["method"], scope["path"])
+        if key in self._recent:
+            return self._recent[key]
+        policy = self._match(scope)
+        if len(self._recent) >= 4096:  # paths carry ids: remember the recent ones only
+            self._recent.clear()
+        self._recent[key] = policy
+        return policy
+
+    def _match(self, scope: Scope) -> Policy | None:
         for route in self.routes:
             if not isinstance(route, APIRoute):
                 continue

@@ -78,7 +78,10 @@ class HttpServer:
                  header_timeout: float = 10.0, keepalive_timeout: int = 5):
         self.workers = workers
         protocol = type("Protocol", (BoundedH11Protocol,), {"header_timeout": header_timeout})
-        self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY on accepted connections only
+        # for such a socket; without it every keep-alive answer waited 40 ms (Nagle).
+        self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                     socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self._socket.bind((host, port))
