@@ -27,7 +27,6 @@ import numpy as np
 
 from controller.access import tokens as auth
 from controller.broker import CONTROLLER_USER, BrokerConfig, Mosquitto, free_port
-from controller.service import Controller
 from node_runtime.config import MqttSettings, NodeConfig
 from node_runtime.node import Node
 from speaker_node.cli import build
@@ -51,6 +50,9 @@ class Rig:
         self.broker_config.set_user(CONTROLLER_USER, PASSWORD)
         self.broker = Mosquitto(self.broker_config)
         self.broker.start()
+        # Imported here: the worker processes run speaker nodes only, and must not pay
+        # for the controller's web stack (FastAPI, pydantic) at start.
+        from controller.service import Controller
         self.ctl = Controller(folder / "controller.db", self._mqtt(CONTROLLER_USER), http_port=0,
                               broker_passwd=self.broker_config.passwd)
         self.ctl.start()
