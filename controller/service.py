@@ -162,6 +162,7 @@ class Controller:
         # Liveness is checked in memory four times a second, so a silent device is
         # offline within 1.25 x keepalive + 0.25 s; command expiry needs the database.
         next_expiry = 0.0
+        next_leftovers = time.monotonic() + 3600  # the library cleaned up at start
         while not self._stop.wait(0.25):
             try:
                 self.registry.sweep()
@@ -169,6 +170,9 @@ class Controller:
                     next_expiry = time.monotonic() + self.sweep_interval
                     self.commands.expire()
                     self.roster.refresh_if_due()
+                if time.monotonic() >= next_leftovers:
+                    next_leftovers = time.monotonic() + 3600
+                    self.audio_library.remove_leftovers()
             except Exception:
                 log.exception("sweep failed")
 

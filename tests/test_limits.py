@@ -300,3 +300,37 @@ def test_100_concurrent_readers_all_answered_by_8_pooled_connections(served):
     with concurrent.futures.ThreadPoolExecutor(100) as pool:
         for _ in range(3):
             assert list(pool.map(read, range(100))) == [200] * 100
+
+
+def test_controller_killed_mid_upload_loses_nothing_else_and_its_leftovers_are_removed(
+        served, tmp_path):
+    """SIGKILL while an upload streams in: after a restart the library works, no half
+    record exists, and the orphaned temporary files go once nobody has touched them."""
+    ctl = served()
+    source = tmp_path / "long.wav"
+    _write_wav(source, 600)
+    sock = socket.create_connection(("127.0.0.1", ctl.port))
+    head = (f"POST /api/v1/audio HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ctl.token}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\n"
+            f"Content-Length: {source.stat().st_size + 200}\r\n\r\n--b\r\n"
+            'Content-Disposition: form-data; name="file"; filename="long.wav"\r\n\r\n')
+    sock.sendall(head.encode() + source.read_bytes()[:20_000_000])
+    audio = ctl.data / "audio"
+    wait_for(lambda: any(p.name.startswith(".upload-") for p in audio.iterdir()))
+    ctl.proc.kill()
+    ctl.proc.wait()
+    sock.close()
+    leftovers = [p for p in audio.iterdir() if p.name.startswith(".upload-")]
+    assert leftovers
+    for path in leftovers:
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
+    again = served()
+    assert not any(p.name.startswith(".upload-") for p in audio.iterdir())
+    assert requests.get(again.url + "/api/v1/audio", headers=again.auth(), timeout=10).json() == []
+    small = tmp_path / "short.wav"
+    _write_wav(small, 3)
+    body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="s.wav"\r\n\r\n'
+            + small.read_bytes() + b"\r\n--b--\r\n")
+    resp = requests.post(again.url + "/api/v1/audio", data=body, timeout=60, headers={
+        **again.auth(), "Content-Type": "multipart/form-data; boundary=b"})
+    assert resp.status_code == 201, resp.text

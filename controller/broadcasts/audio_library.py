@@ -30,6 +30,7 @@ import math
 import mmap
 import os
 import pathlib
+import shutil
 import struct
 import tempfile
 import threading
@@ -476,6 +477,33 @@ class AudioLibrary:
         self.max_upload_bytes = max_upload_bytes
         self._slot = threading.Semaphore(1)
         self._slot_taken = False
+        self.remove_leftovers()
+
+    def remove_leftovers(self, older_than_s: float = 3600.0) -> int:
+        """Delete temporary files and folders of uploads and renditions that a killed
+        process left behind (untouched for ``older_than_s``); return how many.
+
+        An upload in progress writes to its files all the time, so an hour of
+        silence means nobody will finish it.
+        """
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for path in self.directory.glob(".*"):
+            if not path.name.startswith((".upload-", ".render-")):
+                continue
+            try:
+                if path.lstat().st_mtime > cutoff:
+                    continue
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+                removed += 1
+            except FileNotFoundError:
+                continue
+        if removed:
+            log.warning("removed %s leftover upload file(s) from %s", removed, self.directory)
+        return removed
 
     def rendition_path(self, sha256: str) -> pathlib.Path:
         """Where the rendition with this sha256 lives; NotFound for a malformed hash."""
