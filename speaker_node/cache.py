@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import pathlib
+import re
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +23,8 @@ from typing import Any
 from node_runtime.lean import import_hiding
 from speaker_node.errors import CacheError, CorruptAudio
 from wire.speaker import AUDIO_FILE_PATH
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,10 @@ class AudioCache:
             self._session.close()
 
     def path(self, sha256: str) -> pathlib.Path:
+        """Where a file lives; only a 64-hex name is a file of the cache (a pushed
+        schedule naming ``../x`` must not reach, or delete, anything outside it)."""
+        if not _HEX64.fullmatch(sha256 if isinstance(sha256, str) else ""):
+            raise CacheError(f"audio name {str(sha256)[:80]!r}: expected 64 hex digits")
         return self.directory / sha256
 
     def has(self, sha256: str) -> bool:
@@ -128,7 +135,7 @@ class AudioCache:
         delay, last = self.backoff, None
         for attempt in range(1, self.attempts + 1):
             try:
-                return self._download(sha256)
+                return self._download(sha256, size)
             except (CacheError, OSError) as exc:
                 last = exc
                 log.warning("fetching %s (attempt %d/%d) failed: %s", sha256[:12], attempt,
@@ -143,7 +150,7 @@ class AudioCache:
             self._session = _requests_module().Session()
         return self._session
 
-    def _download(self, sha256: str) -> pathlib.Path:
+    def _download(self, sha256: str, size: int) -> pathlib.Path:
         requests = _requests_module()
         assert self.base_url is not None  # checked by fetch
         part = self.directory / "partial" / f"{sha256}.part"
@@ -159,10 +166,15 @@ class AudioCache:
                     raise CacheError(f"GET {url}: HTTP {resp.status_code}")
                 else:
                     mode = "ab" if resp.status_code == 206 else "wb"
+                    written = have if resp.status_code == 206 else 0
                     with open(part, mode) as f:
                         for block in resp.iter_content(CHUNK):
                             if self._stop.is_set():
                                 raise CacheError("cache closing")
+                            written += len(block)
+                            if written > size:  # never fill the card past what was declared
+                                have = -1
+                                break
                             f.write(block)
                         f.flush()
                         os.fsync(f.fileno())

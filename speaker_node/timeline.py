@@ -89,17 +89,28 @@ def parse_schedule(section: Any) -> Schedule:
     return Schedule(parsed, float(volume), tz, quiet_hours)
 
 
+#: A rendition's largest size: 3 hours of 48 kHz mono 16-bit audio, plus its header.
+MAX_AUDIO_BYTES = 3 * 3600 * 48_000 * 2 + 1024
+
+
+def _size(raw: Any) -> int:
+    size = raw["bytes"]
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= MAX_AUDIO_BYTES:
+        raise ScheduleError(f"item {raw.get('id')!r} bytes {size!r}: expected 1..{MAX_AUDIO_BYTES}")
+    return size
+
+
 def _occurrence(raw: Any) -> Occurrence:
     try:
         level = raw["level"]
         if level not in LEVELS:
             raise ScheduleError(f"item {raw.get('id')!r} level {level!r}: expected {LEVELS}")
         sha = str(raw["sha256"])
-        if len(sha) != 64:
+        if len(sha) != 64 or sha.strip("0123456789abcdef"):
             raise ScheduleError(f"item {raw.get('id')!r} sha256 {sha!r}: expected 64 hex digits")
         return Occurrence(id=str(raw["id"]), broadcast=int(raw["broadcast"]),
                           title=str(raw.get("title", "")), start=parse_ts(raw["start"]),
-                          level=level, sha256=sha, bytes=int(raw["bytes"]),
+                          level=level, sha256=sha, bytes=_size(raw),
                           duration_s=float(raw["duration_s"]), order=bool(raw.get("order")))
     except (KeyError, TypeError, ValueError, MessageError) as exc:
         if isinstance(exc, ScheduleError):

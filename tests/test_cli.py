@@ -6,6 +6,8 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
+
 from controller.broker import BrokerConfig
 from controller.cli import main as controller_main
 from node_runtime.config import load_config
@@ -91,3 +93,31 @@ def test_backup_copies_the_database_and_new_audio_while_it_is_in_use(tmp_path, c
     assert db.execute("SELECT id FROM devices").fetchall() == [("kiosk-b1",)]
     db.close()
     assert sorted(p.name[0] for p in (tmp_path / "usb" / "audio").iterdir()) == ["a", "b"]
+
+
+@pytest.mark.parametrize("device_id", ["controller", "kiosk-1\n", "kiosk 1", "kiosk/1", "k#"])
+def test_reserved_or_malformed_device_ids_refused_by_add_import_and_provision(
+        tmp_path, capsys, device_id):
+    """Regression: ``device add controller`` overwrote the controller's broker password,
+    ``device import`` wrote the password file before it checked the id, and an id with a
+    trailing newline passed the check."""
+    broker = tmp_path / "broker"
+    BrokerConfig(broker).write()
+    before = (broker / "passwd").read_text()
+    data = str(tmp_path / "data")
+    with pytest.raises(SystemExit) as add:
+        controller_main(["--data", data, "device", "add", device_id, "--role", "kiosk",
+                         "--broker-dir", str(broker), "--out", str(tmp_path / "n.toml")])
+    account = tmp_path / "account"
+    account.write_text(f"{device_id}:$7$101$c2FsdA==$aGFzaA==\n")
+    with pytest.raises(SystemExit) as imp:
+        controller_main(["--data", data, "device", "import", str(account), "--role", "kiosk",
+                         "--broker-dir", str(broker)])
+    assert add.value.code == imp.value.code == 2
+    assert (broker / "passwd").read_text() == before
+    err = capsys.readouterr().err
+    assert "reserved" in err if device_id == "controller" else "invalid device id" in err
+    provision = subprocess.run([sys.executable, "-m", "provisioning.cli", device_id, "--role",
+                                "kiosk", "--out", str(tmp_path / "p")], capture_output=True,
+                               text=True)
+    assert provision.returncode == 2 and "device id" in provision.stderr

@@ -156,3 +156,33 @@ def test_rendition_is_played_from_disk_not_read_into_memory(tmp_path):
     with pytest.raises(CorruptAudio):
         cache.verified_path(sha)
     assert not cache.has(sha)
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "../" + "a" * 61, "A" * 64, "a" * 63,
+                                  "g" * 64, "a" * 63 + "/"])
+def test_cache_refuses_names_that_are_not_64_hex_digits(tmp_path, name):
+    """Regression: a pushed schedule item whose sha256 was any 64 characters reached the
+    cache as a path, and ``../`` could make it delete a file outside the cache."""
+    outside = tmp_path / "passwd"
+    outside.write_text("keep me")
+    cache = AudioCache(tmp_path / "audio", "http://127.0.0.1:9", backoff=0.01)
+    for call in (cache.has, cache.load, cache.verified_path):
+        with pytest.raises(CacheError, match="expected 64 hex digits"):
+            call(name)
+    with pytest.raises(CacheError):
+        cache.fetch(name, 10)
+    assert outside.read_text() == "keep me"
+    cache.close()
+
+
+def test_cache_stops_a_download_at_its_declared_size(serve, tmp_path):
+    """A server (or a man in the middle) sending more than the schedule declared must not
+    fill the card: the download stops at the size and is discarded."""
+    server = serve(["ok"] * 10)
+    cache = AudioCache(tmp_path / "audio", server.url, backoff=0.01, attempts=2)
+    with pytest.raises(CacheError):
+        cache.fetch(SHA, len(GOOD) // 2)
+    part = tmp_path / "audio" / "partial" / f"{SHA}.part"
+    assert not part.exists() or part.stat().st_size <= len(GOOD) // 2
+    assert not (tmp_path / "audio" / SHA).exists()
+    cache.close()

@@ -18,7 +18,11 @@ DEVICE_ROOT = f"{ROOT}/dev"
 ALERTS = f"{ROOT}/alerts"
 
 #: Device ids double as MQTT usernames: lowercase, digits and dashes.
-DEVICE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+DEVICE_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
+#: The controller's own broker account: never a device's id (a device so named would
+#: replace the controller's password and take over its session).
+CONTROLLER_ACCOUNT = "controller"
+RESERVED_IDS = frozenset({CONTROLLER_ACCOUNT})
 
 
 class Topic(enum.Enum):
@@ -38,11 +42,14 @@ class Topic(enum.Enum):
 
 def check_device_id(device_id: str) -> str:
     """Return ``device_id`` if it is a valid id, else raise :class:`TopicError`."""
-    if not isinstance(device_id, str) or not DEVICE_ID_RE.match(device_id):
+    if not isinstance(device_id, str) or not DEVICE_ID_RE.fullmatch(device_id):
         raise TopicError(
             f"invalid device id {device_id!r}: expected 2-63 characters of a-z, 0-9 and '-', "
             "starting with a letter or digit"
         )
+    if device_id in RESERVED_IDS:
+        raise TopicError(f"device id {device_id!r} is reserved for the controller's own "
+                         "broker account; choose another")
     return device_id
 
 

@@ -16,11 +16,11 @@ import pwd
 
 from controller.errors import BrokerError
 from provisioning.identity import hash_password, password_file_line
-from wire.topics import ROOT, acl_patterns
+from wire.topics import CONTROLLER_ACCOUNT, ROOT, acl_patterns
 
 log = logging.getLogger(__name__)
 
-CONTROLLER_USER = "controller"
+CONTROLLER_USER = CONTROLLER_ACCOUNT
 
 
 

@@ -11,10 +11,12 @@ from typing import Any
 from controller.broker import BrokerConfig
 from controller.cli.serve import DB_NAME
 from controller.db.writer import open_writer
+from controller.errors import BrokerError
 from controller.fleet import registry
 from controller.fleet.registry import Registry
 from provisioning.identity import new_identity
 from provisioning.node_file import node_file_text
+from wire.topics import check_device_id
 
 
 def add_parser(sub: Any) -> None:
@@ -67,8 +69,12 @@ def run(args: argparse.Namespace, data: pathlib.Path) -> int:
         else:
             line = pathlib.Path(args.account_file).read_text().strip()
             device_id, _, password_hash = line.partition(":")
-            BrokerConfig(args.broker_dir).add_hashed(device_id, password_hash)
+            check_device_id(device_id)  # before anything is written
+            if not password_hash.startswith("$7$") or ":" in password_hash or any(
+                    c.isspace() for c in password_hash):
+                raise BrokerError(f"{args.account_file}: expected one line 'id:$7$...'")
             reg.add(device_id, args.role)
+            BrokerConfig(args.broker_dir).add_hashed(device_id, password_hash)
             print(f"device {device_id} imported; reload the broker (systemctl reload "
                   "thanthien-broker) to let it in.")
     return 0
