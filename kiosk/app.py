@@ -292,6 +292,14 @@ class KioskApp(App):
     """Runs on the main thread until ``stop_event`` is set or the app is asked to restart."""
 
     title = "thanthien kiosk"
+    #: F1 (a keyboard left plugged in, or a scanner programmed to send it) would open
+    #: Kivy's settings panel over the rating screen; the kiosk has no settings to show.
+    use_kivy_settings = False
+
+    def open_settings(self, *largs: Any) -> bool:
+        """Refused: a citizen must never reach a settings panel (see ``use_kivy_settings``)."""
+        log.info("settings panel refused")
+        return False
 
     def __init__(self, terminal: Terminal, stop_event: threading.Event | None = None, *,
                  photo_path: Callable[[Officer], pathlib.Path | None] = lambda o: None,

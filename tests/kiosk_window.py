@@ -158,6 +158,13 @@ class KioskProcess:
         if enter:
             subprocess.run(["xdotool", "key", "Return"], env=env, check=True, timeout=10)
 
+    def key(self, name: str) -> None:
+        """Press one key (an xdotool key name such as ``F1``), as a keyboard would."""
+        env = self.xvfb.env()
+        subprocess.run(["xdotool", "windowfocus", "--sync", self.window_id()], env=env,
+                       check=True, timeout=10)
+        subprocess.run(["xdotool", "key", name], env=env, check=True, timeout=10)
+
     def kill(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)

@@ -318,3 +318,17 @@ def test_kiosk_window_fetches_the_rostered_officers_photo(controller, make_kiosk
     wait_for(lambda: f"officer photo {sha[:12]} cached" in kiosk.log(), timeout=30)
     cached = kiosk.config.parent / "data" / "photos" / sha
     assert cached.read_bytes() == photo
+
+
+def test_kiosk_window_f1_and_escape_never_leave_the_rating_screen(controller, make_kiosk):
+    """Regression: F1 on a keyboard (or a scanner programmed to send it) opened Kivy's
+    settings panel over the rating screen."""
+    kiosk = make_kiosk("kiosk-w20", controller, misuse_window_s=0)
+    for key in ("F1", "Escape", "F1"):
+        kiosk.key(key)
+    wait_for(lambda: "settings panel refused" in kiosk.log())
+    shown = len(kiosk.screens())
+    kiosk.tap(layout.face_center(1, 4))  # under a settings panel this tap would be lost
+    kiosk.wait_screen("thanks", after=shown)
+    assert [r["level"] for r in wait_for(lambda: ratings(controller))] == [1]
+    assert kiosk.process is not None and kiosk.process.poll() is None
