@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
+import pytest
 from speaker_support import TZ, noise_wav
 
 from controller.fleet.desired_config import get_desired
@@ -160,3 +162,35 @@ def test_new_emergency_replaces_the_previous_one(bed):
     refused = bed.http.post(bed.url("/api/v1/broadcasts/emergency"),
                             json={"audio_id": audio, "replaces": normal["id"]})
     assert refused.status_code == 400 and "not an active emergency" in refused.json()["error"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"repeat_s": 60}, "repeat_s 60.0: expected a number from 300"),
+    ({"repeat_s": 300, "expires_in_s": 7 * 86400}, "at most 200"),
+    ({"expires_in_s": 30 * 86400}, "expires_in_s"),
+    ({"lead_s": 1e9}, "lead_s"),
+])
+def test_emergency_repeats_are_bounded(bed, body, message):
+    """Regression: emergencies accepted repeat_s down to 60 with a multi-day expiry:
+    thousands of occurrences re-encoded per speaker per push."""
+    audio = setup_hamlets(bed)
+    resp = bed.http.post(bed.url("/api/v1/broadcasts/emergency"),
+                         json={"audio_id": audio, **body})
+    assert resp.status_code == 400 and message in resp.json()["error"], resp.text
+    assert bed.http.get(bed.url("/api/v1/broadcasts")).json() == []
+
+
+def test_repeating_item_needs_an_end(bed):
+    audio = setup_hamlets(bed)
+    resp = bed.schedule(audio, daytime(bed), repeat_s=3600)
+    assert resp.status_code == 400 and "needs 'expires'" in resp.json()["error"]
+
+
+def test_alert_window_is_bounded_and_ratings_keep_storing(bed):
+    """Regression: PUT /api/v1/alerts/rules accepted a window of 1e11 s, after which every
+    dissatisfied rating failed to store."""
+    for window in (1e11, 0, float("inf")):
+        resp = bed.http.put(bed.url("/api/v1/alerts/rules"), data=json.dumps(
+            {"window_s": window}).replace("Infinity", "1e999"))
+        assert resp.status_code == 400, resp.text
+    assert bed.http.get(bed.url("/api/v1/alerts/rules")).json()["window_s"] == 900

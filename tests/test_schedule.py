@@ -103,3 +103,16 @@ def test_overlaps_found_only_where_occurrences_intersect():
     b = [base + dt.timedelta(minutes=4), base + dt.timedelta(days=1, minutes=10)]
     assert overlaps(a, 300, b, 60) == [base]
     assert overlaps(a, 200, b, 60) == []
+
+
+@pytest.mark.parametrize("rule", ["FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30",
+                                  "FREQ=YEARLY;BYMONTH=4,6,9,11;BYMONTHDAY=31",
+                                  "FREQ=MONTHLY;BYMONTH=2;BYMONTHDAY=-30"])
+def test_impossible_recurrence_refused_before_any_expansion(rule):
+    """Regression: an impossible RRULE cost seconds of CPU before it was refused."""
+    with pytest.raises(ScheduleError, match="never play"):
+        parse_rrule(rule)
+
+
+def test_leap_day_recurrence_is_possible():
+    assert parse_rrule("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29").bymonthday == (29,)

@@ -51,6 +51,9 @@ ATTENTION_TONE_S = 3.0  # played before every emergency (speaker_node.tones)
 EMERGENCY_LEAD_S = 1.0  # nodes start on an absolute time, this far after the API call
 EMERGENCY_REPEAT_S = 7200.0  # Decision 18/2021/QĐ-TTg: storm bulletins every 2 hours
 EMERGENCY_EXPIRY_S = 24 * 3600.0
+MIN_REPEAT_S = 300.0  # a bulletin repeated more often than every 5 minutes is a loop
+MAX_REPEATS = 200  # occurrences of a repeating item: each is pushed to every speaker
+MAX_LEAD_S = 60.0
 DEFAULT_VOLUME = 0.8
 OVERLAP_POLICIES = ("reject", "order")
 CHECK_DAYS = 60  # how far ahead quiet hours and overlaps are checked
@@ -134,11 +137,10 @@ class Broadcasts:
         recurrence = parse_rrule(rrule) if rrule is not None else None
         duration = audio["duration_s"] + (ATTENTION_TONE_S if level == "emergency" else 0)
         repeat_s, expires = body.get("repeat_s"), body.get("expires")
-        if repeat_s is not None and (not isinstance(repeat_s, int | float) or isinstance(
-                repeat_s, bool) or repeat_s < 60):
-            raise InvalidRequest(f"repeat_s {repeat_s!r}: expected at least 60 seconds")
         if repeat_s is not None and recurrence is not None:
             raise InvalidRequest("give either rrule or repeat_s, not both")
+        if repeat_s is not None:
+            check_repeats(repeat_s, parse_start(expires, self.tz) if expires else None, start)
         timing = Timing(start, duration, recurrence, repeat_s,
                         parse_start(expires, self.tz) if expires else None)
         targets = _targets(body.get("targets", {"all": True}))
@@ -169,12 +171,14 @@ class Broadcasts:
             old = self.get(replaces)
             if old["level"] != "emergency" or old["status"] != "active":
                 raise InvalidRequest(f"replaces {replaces!r}: not an active emergency")
-        lead = dt.timedelta(seconds=float(body.get("lead_s", EMERGENCY_LEAD_S)))
-        repeat_s = float(body.get("repeat_s", EMERGENCY_REPEAT_S))
-        if repeat_s < 60:
-            raise InvalidRequest(f"repeat_s {repeat_s}: expected at least 60 seconds")
-        expires_in = float(body.get("expires_in_s", EMERGENCY_EXPIRY_S))
+        lead_s = _number(body.get("lead_s", EMERGENCY_LEAD_S), "lead_s", 0, MAX_LEAD_S)
+        lead = dt.timedelta(seconds=lead_s)
+        repeat_s = _number(body.get("repeat_s", EMERGENCY_REPEAT_S), "repeat_s",
+                           MIN_REPEAT_S, 7 * 86400)
+        expires_in = _number(body.get("expires_in_s", EMERGENCY_EXPIRY_S), "expires_in_s",
+                             1, 7 * 86400)
         now = utc_now()
+        check_repeats(repeat_s, now + dt.timedelta(seconds=expires_in), now)
         item = {**body, "level": "emergency", "start": format_ts(now + lead),
                 "repeat_s": repeat_s, "expires": format_ts(now + dt.timedelta(
                     seconds=expires_in)), "rrule": None}
@@ -330,6 +334,25 @@ class Broadcasts:
             self.config.set_many(changed)
             self._pushed.update(keys)
         return len(changed)
+
+
+def _number(value: Any, name: str, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise InvalidRequest(f"{name} {value!r}: expected a number from {lo:g} to {hi:g}")
+    return float(value)
+
+
+def check_repeats(repeat_s: Any, expires: dt.datetime | None, start: dt.datetime) -> None:
+    """A repeating item needs an end, a floor on its period and a bounded number of
+    occurrences (each is pushed to every speaker it targets)."""
+    _number(repeat_s, "repeat_s", MIN_REPEAT_S, 7 * 86400)
+    if expires is None:
+        raise InvalidRequest("a repeating item (repeat_s) needs 'expires': when to stop")
+    count = (expires - start).total_seconds() / repeat_s
+    if count > MAX_REPEATS:
+        raise InvalidRequest(f"repeat_s {repeat_s:g} until {expires.isoformat()} makes "
+                             f"{count:.0f} occurrences: at most {MAX_REPEATS}; repeat less "
+                             "often or stop sooner")
 
 
 def occurrence_id(broadcast_id: int, start: dt.datetime) -> str:

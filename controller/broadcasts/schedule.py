@@ -97,7 +97,7 @@ def parse_rrule(text: Any) -> Recurrence:
         raise ScheduleError(f"recurrence FREQ={freq}: expected one of {', '.join(_FREQS)}")
     if "UNTIL" in parts and "COUNT" in parts:
         raise ScheduleError("recurrence has both UNTIL and COUNT: RFC 5545 allows one")
-    return Recurrence(
+    recurrence = Recurrence(
         text=body, freq=freq,
         interval=_int(parts, "INTERVAL", 1, 1, 520) or 1,
         byday=_days(parts.get("BYDAY")),
@@ -105,6 +105,24 @@ def parse_rrule(text: Any) -> Recurrence:
         bymonth=_ints(parts.get("BYMONTH"), "BYMONTH", 1, 12),
         until=_until(parts.get("UNTIL")),
         count=_int(parts, "COUNT", None, 1, MAX_OCCURRENCES))
+    _check_possible(recurrence)
+    return recurrence
+
+
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _check_possible(rule: Recurrence) -> None:
+    """Refuse at once a rule no date can meet (``BYMONTH=2;BYMONTHDAY=30``): expanding it
+    would walk the calendar for years before finding nothing."""
+    if not rule.bymonthday:
+        return
+    months = rule.bymonth or tuple(range(1, 13))
+    if not any(abs(day) <= _MONTH_DAYS[month - 1] for month in months
+               for day in rule.bymonthday):
+        raise ScheduleError(f"recurrence {rule.text}: no month among BYMONTH "
+                            f"{','.join(map(str, months))} has day(s) "
+                            f"{','.join(map(str, rule.bymonthday))}; it would never play")
 
 
 def _int(parts: dict[str, str], key: str, default: int | None, lo: int, hi: int) -> int | None:

@@ -26,6 +26,9 @@ from wire.messages import format_ts, parse_ts
 log = logging.getLogger(__name__)
 
 Publish = Callable[[dict[str, Any]], None]
+#: The longest alert window: a day. (Regression: a window of 1e11 s made every
+#: dissatisfied rating fail to store, its window start before year 1.)
+MAX_WINDOW_S = 86400.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +123,8 @@ def parse_rules(body: dict[str, Any], current: AlertRules) -> AlertRules:
             negative_share=float(body.get("negative_share", current.negative_share)))
     except (TypeError, ValueError):
         raise InvalidRequest(f"alert rules {body!r}: expected numbers") from None
-    if rules.window_s <= 0 or rules.min_answers < 1 or not 0 < rules.negative_share <= 1:
-        raise InvalidRequest(f"alert rules {body!r}: expected window_s > 0, min_answers >= 1,"
-                             " 0 < negative_share <= 1")
+    if not (0 < rules.window_s <= MAX_WINDOW_S and 1 <= rules.min_answers <= 10_000
+            and 0 < rules.negative_share <= 1):
+        raise InvalidRequest(f"alert rules {body!r}: expected 0 < window_s <= {MAX_WINDOW_S:g}"
+                             " (a day), 1 <= min_answers <= 10000, 0 < negative_share <= 1")
     return rules
