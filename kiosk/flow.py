@@ -15,7 +15,7 @@ import dataclasses
 import enum
 
 from kiosk.settings import KioskSettings
-from wire.rating import level_of
+from wire.rating import MAX_DOSSIER_LENGTH, level_of
 
 
 class Screen(enum.Enum):
@@ -26,7 +26,6 @@ class Screen(enum.Enum):
     CLOSED = "closed"  # outside office hours
 
 
-MAX_DOSSIER_LENGTH = 32
 
 
 @dataclasses.dataclass

@@ -247,3 +247,30 @@ def test_batch_with_a_refused_rating_keeps_the_others_and_alerts_once(tmp_path):
     assert [(a["id"], a["answers"], a["negative"]) for a in published] == [(alert_id, 4, 4)]
     assert metrics.snapshot()["rejections"] == {"event_data": 1}
     db.close()
+
+
+def test_poison_events_are_quarantined_while_other_kiosks_keep_rating(controller, make_node):
+    """Regression: a seq above 2^63, an object where a dossier code belongs or a list where
+    a rating id belongs raised inside the ingest batch; the whole batch (other devices'
+    events with it) was rolled back, never acknowledged, and nothing was counted."""
+    bad = make_node("kiosk-p1", controller=controller)
+    good = make_node("kiosk-p2", controller=controller)
+    poison = [("rating", {"level": 1, "scale": 4, "dossier_code": {"x": 1}}),
+              ("rating_detail", {"rating_id": ["a"], "reasons": []}),
+              ("rating", {"level": 1, "scale": 4, "officer": {"id": 5}}),
+              ("rating", {"level": 2**70, "scale": 4})]
+    for n in range(10):
+        for type_, data in poison:
+            bad.emit(type_, data)
+        good.emit("rating", {"level": 1 + n % 4, "scale": 4})
+    wait_for(lambda: good.outbox.depth == 0 and bad.outbox.depth == 0, timeout=30)
+    assert controller.reader().execute(
+        "SELECT count(*) FROM ratings WHERE device = 'kiosk-p2'").fetchone() == (10,)
+    assert controller.reader().execute(
+        "SELECT count(*) FROM ratings WHERE device = 'kiosk-p1'").fetchone() == (0,)
+    health = requests.get(controller.api_url + "/api/v1/health", timeout=5).json()
+    assert health["rejections"]["event_data"] == 40
+    rows = controller.reader().execute("SELECT type, reason FROM quarantine").fetchall()
+    assert len(rows) == 40
+    assert any("dossier_code" in reason for _, reason in rows)
+    assert any("rating_id" in reason for _, reason in rows)

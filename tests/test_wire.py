@@ -91,3 +91,12 @@ def test_state_mqtt_protocol_is_a_known_level():
                          (True, "expected integer")]:
         with pytest.raises(MessageError, match=words):
             decode(Topic.STATE, json.dumps({"v": 1, **birth, "mqtt_protocol": value}).encode())
+
+
+@pytest.mark.parametrize("field, value", [("seq", 2**63), ("seq", 10**30)])
+def test_event_integers_outside_64_bits_are_refused(field, value):
+    """Regression: a seq above 2^63 passed validation and then could not be stored."""
+    event = new_event("kiosk-1", 1, "rating", {"level": 1, "scale": 4}, clock_synced=True)
+    event[field] = value
+    with pytest.raises(MessageError, match="64-bit"):
+        decode(Topic.EVENTS, json.dumps({"v": 1, **event}).encode())

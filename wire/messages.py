@@ -21,6 +21,9 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 #: MQTT protocol levels a device may report it speaks: 5, 3.1.1, 3.1.
 MQTT_PROTOCOLS = (5, 4, 3)
 
+#: Integers on the wire fit SQLite's (signed 64-bit).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 #: Results a device may report for a command.
 COMMAND_STATUSES = ("done", "failed", "expired", "unknown")
 
@@ -164,6 +167,10 @@ def _validate(kind: Topic, message: Any) -> None:
             ok = False
         else:
             ok = isinstance(value, types)
+        if ok and isinstance(value, int) and not isinstance(value, bool) and not (
+                INT64_MIN <= value <= INT64_MAX):
+            raise MessageError(f"{kind.value} field {field!r} is {value}: outside 64-bit "
+                               "integers", "field")
         if not ok:
             raise MessageError(
                 f"{kind.value} field {field!r} has {type(value).__name__} {value!r}, "

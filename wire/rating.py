@@ -17,6 +17,9 @@ EVENT_RATING = "rating"
 #: What the citizen added afterwards (reasons, dossier code) to that answer.
 EVENT_RATING_DETAIL = "rating_detail"
 
+#: The longest dossier (or ticket) code a citizen can give, on the kiosk and at the controller.
+MAX_DOSSIER_LENGTH = 32
+
 #: Commands a kiosk answers: restart the app (systemd starts it again), and take a
 #: screenshot and PUT it to the one-time URL in ``args["url"]``.
 CMD_RESTART = "restart"

@@ -37,6 +37,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("officer_photos", (ratings.PHOTOS,)),
     Migration("rating_alert_index", (ratings.ALERT_INDEX,)),
     Migration("device_mqtt_protocol", (fleet.MQTT_PROTOCOL,)),
+    Migration("event_quarantine", (fleet.QUARANTINE,)),
 )
 
 

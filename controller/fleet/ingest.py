@@ -7,6 +7,10 @@ refuses the event's data, the event is still kept and acked (it was accepted
 by the device and must not be lost or resent forever) and the refusal is
 counted.
 
+An event whose data a handler cannot process (any error but the database's
+own) is kept, acknowledged, counted, and set aside in ``quarantine`` with the
+reason, for a technician to look at; it never holds up other events.
+
 Handlers run without a savepoint each: a savepoint per event makes SQLite
 copy every page the event touches into a statement journal, a sixth of the
 ingestion rate. A batch is stored optimistically inside one savepoint; if a
@@ -18,6 +22,7 @@ are dropped.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections import defaultdict
@@ -112,7 +117,9 @@ class Ingestor:
         else:
             try:
                 handler(db, event)
-            except (ValueError, KeyError, TypeError) as exc:
+            except Exception as exc:
+                if _storage_failure(exc):
+                    raise
                 raise _Refused() from exc
         return True
 
@@ -121,11 +128,17 @@ class Ingestor:
         db.execute("SAVEPOINT handler")
         try:
             handler(db, event)
-        except (ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:
+            if _storage_failure(exc):
+                raise
             db.execute("ROLLBACK TO handler")
-            detail = f"{event['type']} event {event['id']} from {event['device']}: {exc}"
+            reason = f"{type(exc).__name__}: {exc}"[:500]
+            detail = f"{event['type']} event {event['id']} from {event['device']}: {reason}"
             log.warning("kept but could not process %s", detail)
             self.metrics.reject("event_data", event["device"], detail)
+            db.execute("INSERT OR REPLACE INTO quarantine (event_id, device, type, reason,"
+                       " quarantined) VALUES (?, ?, ?, ?, ?)",
+                       (event["id"], event["device"], event["type"], reason, time.time()))
         db.execute("RELEASE handler")
 
     def _flush(self, committed: bool) -> None:
@@ -135,3 +148,18 @@ class Ingestor:
         for device, ids in acks.items():
             for start in range(0, len(ids), 1000):
                 self._publish_ack(device, ids[start:start + 1000])
+
+
+def _storage_failure(exc: Exception) -> bool:
+    """The database itself failed (disk full, I/O): the whole batch must fail and be
+    sent again, not the event be set aside. Any other error is the event's data."""
+    return isinstance(exc, sqlite3.OperationalError)
+
+
+def list_quarantine(db: sqlite_utils.Database, limit: int = 100) -> list[dict[str, Any]]:
+    """Events kept but not processed, newest first, with the reason."""
+    rows = db.execute("SELECT q.event_id, q.device, q.type, q.reason, q.quarantined, e.data"
+                      " FROM quarantine q LEFT JOIN events e ON e.id = q.event_id"
+                      " ORDER BY q.quarantined DESC LIMIT ?", (limit,)).fetchall()
+    return [{"event_id": r[0], "device": r[1], "type": r[2], "reason": r[3],
+             "quarantined": r[4], "data": r[5]} for r in rows]

@@ -18,7 +18,13 @@ import sqlite_utils
 from controller.errors import InvalidRequest
 from controller.ratings.roster import desk_of_kiosk, officer_on_duty
 from wire.messages import MessageError, format_ts, json_text, parse_ts
-from wire.rating import EVENT_RATING, EVENT_RATING_DETAIL, SCALES, level_of
+from wire.rating import (
+    EVENT_RATING,
+    EVENT_RATING_DETAIL,
+    MAX_DOSSIER_LENGTH,
+    SCALES,
+    level_of,
+)
 
 __all__ = ["EVENT_RATING", "EVENT_RATING_DETAIL", "RatingStore", "list_ratings", "store_rating"]
 
@@ -43,16 +49,18 @@ class RatingStore:
         reasons = data.get("reasons") or []
         if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
             raise ValueError(f"rating_detail reasons {reasons!r}: expected a list of keys")
+        rating_id, code = data.get("rating_id"), _code(data.get("dossier_code"))
+        if not isinstance(rating_id, str):
+            raise ValueError(f"rating_detail rating_id {rating_id!r}: expected the rating's id")
         row = db.execute("SELECT data FROM ratings WHERE event_id = ? AND device = ?",
-                         (data.get("rating_id"), event["device"])).fetchone()
+                         (rating_id, event["device"])).fetchone()
         if row is None:
             raise ValueError(f"rating_detail for unknown rating {data.get('rating_id')!r}")
-        merged = {**json.loads(row[0]), "reasons": reasons,
-                  "dossier_code": data.get("dossier_code"),
+        merged = {**json.loads(row[0]), "reasons": reasons, "dossier_code": code,
                   "detail_timed_out": bool(data.get("timed_out"))}
         db.execute("UPDATE ratings SET reasons = ?, dossier_code = ?, data = ? WHERE event_id = ?",
-                   (json.dumps(reasons), data.get("dossier_code"),
-                    json.dumps(merged, ensure_ascii=False), data["rating_id"]))
+                   (json.dumps(reasons), code, json.dumps(merged, ensure_ascii=False),
+                    rating_id))
 
 
 def store_rating(db: sqlite_utils.Database, event: dict[str, Any]) -> dict[str, Any]:
@@ -77,13 +85,13 @@ def store_rating(db: sqlite_utils.Database, event: dict[str, Any]) -> dict[str, 
         raise ValueError(f"rating desk_id {desk!r} / ts_local {local!r}: expected text")
     if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
         raise ValueError(f"rating reasons {reasons!r}: expected a list of keys")
+    code = _code(data.get("dossier_code"))
     desk = desk or desk_of_kiosk(db, event["device"])
     officer = shown.get("id") or (officer_on_duty(db, desk, event["ts"]) if desk else None)
     values = (event["id"], event["device"], event["ts"], level, scale,
               int(bool(data.get("misuse"))), json_text(data), desk,
               officer, local[:10], int(local[11:13]),
-              int(meaning.satisfied), int(meaning.dissatisfied), json.dumps(reasons),
-              data.get("dossier_code"))
+              int(meaning.satisfied), int(meaning.dissatisfied), json.dumps(reasons), code)
     db.execute(_INSERT, (*values, event["device"]))
     return _row(values, data, reasons)
 
@@ -91,6 +99,14 @@ def store_rating(db: sqlite_utils.Database, event: dict[str, Any]) -> dict[str, 
 _COLUMNS = ("event_id, device, ts, level, scale, misuse, data, desk, officer, local_day,"
             " local_hour, satisfied, dissatisfied, reasons, dossier_code")
 _INSERT = f"INSERT INTO ratings ({_COLUMNS}, kiosk) VALUES ({', '.join('?' * 16)})"
+
+
+def _code(value: Any) -> str | None:
+    """A dossier code as the citizen typed or scanned it: short text."""
+    if value is None or (isinstance(value, str) and len(value) <= MAX_DOSSIER_LENGTH):
+        return value
+    raise ValueError(f"dossier_code {str(value)[:80]!r}: expected text of at most "
+                     f"{MAX_DOSSIER_LENGTH} characters")
 
 
 def rating_row(r: tuple[Any, ...]) -> dict[str, Any]:

@@ -56,3 +56,15 @@ CREATE INDEX commands_device ON commands (device, status)
 #: The MQTT protocol level each device last reported in its birth: 5, or 4 for a
 #: node that fell back to 3.1.1 (a broker that refused 5).
 MQTT_PROTOCOL = "ALTER TABLE devices ADD COLUMN mqtt_protocol INTEGER"
+
+#: Events kept and acknowledged but not processed: their data could not be handled.
+QUARANTINE = """
+CREATE TABLE quarantine (
+    event_id TEXT PRIMARY KEY REFERENCES events(id),
+    device TEXT NOT NULL,
+    type TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    quarantined REAL NOT NULL
+);
+CREATE INDEX quarantine_time ON quarantine (quarantined)
+"""

@@ -91,3 +91,12 @@ class Health(ResponseBody):
     counts: dict[str, int]
     rejections: dict[str, int]
     recent_rejections: list[dict[str, Any]]
+
+
+class QuarantinedEvent(ResponseBody):
+    event_id: str
+    device: str
+    type: str
+    reason: str
+    quarantined: float
+    data: str | None = Field(description="the event's data as the device sent it (JSON)")

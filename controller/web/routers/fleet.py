@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from controller.db.connection import ReaderPool
-from controller.fleet import commands, desired_config, registry
+from controller.fleet import commands, desired_config, ingest, registry
 from controller.ratings import screenshots
 from controller.web.auth import require_token
 from controller.web.deps import Services, readers, services
@@ -66,6 +66,15 @@ def send_command(id: str, body: m.CommandCreate, svc: Services = Depends(service
 def device_commands(id: str, pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return commands.list_commands(db, id)
+
+
+@router.get("/events/quarantine", response_model=list[m.QuarantinedEvent],
+            summary="Events kept but not processed (their data could not be handled), "
+                    "newest first, with the reason")
+def quarantine(limit: int = Query(100, ge=1, le=10_000),
+               pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return ingest.list_quarantine(db, limit)
 
 
 @router.get("/commands/{id}", response_model=m.Command, summary="One command and its result")
