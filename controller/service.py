@@ -92,7 +92,8 @@ class Controller:
         """Every domain service, each given only what it needs."""
         self.hub = Hub(mqtt, self.metrics)
         self.registry = Registry(self.writer)
-        self.ingestor = Ingestor(self.writer, self.hub.publish_ack, self.metrics)
+        self.ingestor = Ingestor(self.writer, self.hub.publish_ack, self.metrics,
+                                 role_of=self.registry.role_of)
         self.commands = Commands(self.writer, self.hub.publish_command)
         self.desired_config = DesiredConfig(self.writer, self.hub.publish_config)
         self.alerts = alerts_module.Alerts(self.writer, self._publish_alert)

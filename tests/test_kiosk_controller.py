@@ -274,3 +274,20 @@ def test_poison_events_are_quarantined_while_other_kiosks_keep_rating(controller
     assert len(rows) == 40
     assert any("dossier_code" in reason for _, reason in rows)
     assert any("rating_id" in reason for _, reason in rows)
+
+
+def test_a_speaker_cannot_file_ratings_nor_a_kiosk_play_receipts(controller, make_node):
+    speaker = make_node("spk-r1", controller=controller, role="speaker")
+    kiosk = make_node("kiosk-r1", controller=controller)
+    speaker.emit("rating", {"level": 4, "scale": 4})
+    kiosk.emit("playback", {"occurrence": "1@20261126T010000Z", "status": "played"})
+    kiosk.emit("rating", {"level": 1, "scale": 4})
+    wait_for(lambda: speaker.outbox.depth == 0 and kiosk.outbox.depth == 0)
+    assert controller.reader().execute("SELECT device FROM ratings").fetchall() == [
+        ("kiosk-r1",)]
+    assert controller.reader().execute(
+        "SELECT count(*) FROM playback_receipts").fetchone() == (0,)
+    reasons = sorted(r[0] for r in controller.reader().execute(
+        "SELECT reason FROM quarantine").fetchall())
+    assert reasons == ["ValueError: a kiosk may not file playback events (only speaker, sim)",
+                       "ValueError: a speaker may not file rating events (only kiosk, sim)"]

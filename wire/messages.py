@@ -21,6 +21,15 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 #: MQTT protocol levels a device may report it speaks: 5, 3.1.1, 3.1.
 MQTT_PROTOCOLS = (5, 4, 3)
 
+#: Which roles may file which event types (a speaker files no ratings, a kiosk no play
+#: receipts); a type not listed here may come from any role. ``sim`` devices (the demo's
+#: and tests' simulated ones) may file any.
+EVENT_ROLES: dict[str, tuple[str, ...]] = {
+    "rating": ("kiosk", "sim"),
+    "rating_detail": ("kiosk", "sim"),
+    "playback": ("speaker", "sim"),
+}
+
 #: Integers on the wire fit SQLite's (signed 64-bit).
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 

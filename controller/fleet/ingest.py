@@ -33,7 +33,7 @@ import sqlite_utils
 
 from controller.db.writer import Writer
 from controller.fleet.metrics import Metrics
-from wire.messages import json_text
+from wire.messages import EVENT_ROLES, json_text
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,12 @@ class _Refused(Exception):
 class Ingestor:
     """Stores events through the writer and publishes acks per batch."""
 
-    def __init__(self, writer: Writer, publish_ack: PublishAck, metrics: Metrics):
+    def __init__(self, writer: Writer, publish_ack: PublishAck, metrics: Metrics, *,
+                 role_of: Callable[[str], str | None] = lambda device: None):
         self.writer = writer
         self.metrics = metrics
         self._publish_ack = publish_ack
+        self._role_of = role_of
         self._handlers: dict[str, TypeHandler] = {}
         self._acks: defaultdict[str, list[str]] = defaultdict(list)  # writer thread only
         self._lock = threading.Lock()
@@ -112,6 +114,7 @@ class Ingestor:
         handler = self._handlers.get(event["type"])
         if handler is None:
             return True
+        handler = self._for_role(handler, event)
         if careful:
             self._run_handler(db, handler, event)
         else:
@@ -122,6 +125,19 @@ class Ingestor:
                     raise
                 raise _Refused() from exc
         return True
+
+    def _for_role(self, handler: TypeHandler, event: dict[str, Any]) -> TypeHandler:
+        """The handler, or one that refuses the event if its device's role may not file
+        that type (a speaker sending ratings)."""
+        allowed = EVENT_ROLES.get(event["type"])
+        role = self._role_of(event["device"])
+        if allowed is None or role is None or role in allowed:
+            return handler
+
+        def refuse(db: sqlite_utils.Database, event: dict[str, Any]) -> None:
+            raise ValueError(f"a {role} may not file {event['type']} events "
+                             f"(only {', '.join(allowed)})")
+        return refuse
 
     def _run_handler(self, db: sqlite_utils.Database, handler: TypeHandler,
                      event: dict[str, Any]) -> None:

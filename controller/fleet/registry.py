@@ -52,6 +52,9 @@ class Registry:
         #: Online devices: id -> last heard.
         self._liveness: dict[str, float] = {row[0]: row[3] or 0.0 for row in rows if row[2]}
         self._looked_up: dict[str, float] = {}
+        #: Each device's role, for the ingestor's check of who may file what.
+        self._roles: dict[str, str | None] = {
+            r[0]: r[1] for r in writer.db.execute("SELECT id, role FROM devices").fetchall()}
         self._telemetry_count = 0
 
     # -- questions asked on the hot path (no database access) ------------------------
@@ -71,6 +74,10 @@ class Registry:
             with self._lock:
                 self._status[device_id] = row[0]
         return row is not None and row[0] == "approved"
+
+    def role_of(self, device_id: str) -> str | None:
+        """The device's role, from memory (the hot path of ingestion)."""
+        return self._roles.get(device_id)
 
     def heard(self, device_id: str) -> None:
         """Anything from the device proves it alive, and back online if the sweep had
@@ -112,6 +119,7 @@ class Registry:
         self.writer.call(task)
         with self._lock:
             self._status[device_id] = "approved"
+            self._roles[device_id] = role
         log.info("device %s (%s) approved", device_id, role)
         return {"id": device_id, "role": role, "status": "approved"}
 
@@ -146,6 +154,7 @@ class Registry:
 
         # Liveness and the write change together, so a sweep can't overtake a birth.
         with self._lock:
+            self._roles.setdefault(device_id, state.get("role"))
             self._limits[device_id] = SILENCE * (state.get("keepalive") or DEFAULT_KEEPALIVE)
             self._liveness[device_id] = now
             self.writer.submit(task)
