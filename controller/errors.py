@@ -19,6 +19,10 @@ class Unauthorized(ControllerError, PermissionError):
     """No valid API token was presented."""
 
 
+class Forbidden(ControllerError, PermissionError):
+    """The caller's role may not do what was asked."""
+
+
 class BrokerError(ControllerError, RuntimeError):
     """Mosquitto could not be configured or started."""
 

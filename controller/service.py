@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any
 
+from controller.access import audit
 from controller.broadcasts.audio_library import AudioLibrary
 from controller.broadcasts.items import Broadcasts
 from controller.broadcasts.receipts import store_receipt
@@ -77,7 +78,8 @@ class Controller:
             raise
         try:
             self._build(mqtt, media_dir, broker_passwd)
-            self.app = create_app(self._services(), self.token_check, body_timeout=body_timeout)
+            self.app = create_app(self._services(), self.token_check, audit=self._audit,
+                                  body_timeout=body_timeout)
             self.http = HttpServer(self.app, http_host, http_port, workers=http_workers,
                                    header_timeout=header_timeout)
         except Exception:
@@ -117,6 +119,10 @@ class Controller:
             device_auth=self.device_auth, alerts=self.alerts, roster=self.roster,
             screenshots=self.screenshots, audio_library=self.audio_library,
             broadcasts=self.broadcasts, health=self.health)
+
+    def _audit(self, entry: dict[str, object]) -> None:
+        """Record a state-changing request through the writer (not waited for)."""
+        self.writer.submit(lambda db: audit.record(db, entry))
 
     def _publish_alert(self, alert: dict[str, object]) -> None:
         self.hub.session.publish(ALERTS, alerts_module.alert_payload(alert), retain=False)

@@ -12,6 +12,8 @@ import time
 
 import sqlite_utils
 
+from controller.access.roles import ADMIN, Caller, check_role
+from controller.access.users import add_user
 from controller.errors import InvalidRequest, Unauthorized
 
 PREFIX = "tt_"
@@ -21,25 +23,33 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(db: sqlite_utils.Database, name: str) -> str:
-    """Create (or replace) the token called ``name`` and return it; it is not stored."""
+def create_token(db: sqlite_utils.Database, name: str, role: str | None = None) -> str:
+    """Create (or replace) the token called ``name`` and return it; it is not stored.
+
+    The token belongs to the user ``name`` and acts with its role: an existing user
+    keeps theirs unless ``role`` is given; a new one gets ``role`` (``admin`` if none).
+    """
     if not name or not name.replace("-", "").replace("_", "").isalnum():
         raise InvalidRequest(f"token name {name!r}: use letters, digits, '-' and '_'")
+    existing = db.execute("SELECT role FROM users WHERE name = ?", (name,)).fetchone()
+    if role is not None or existing is None:
+        add_user(db, name, check_role(role or ADMIN))
     token = PREFIX + secrets.token_urlsafe(32)
-    db.execute("INSERT OR REPLACE INTO api_tokens (name, hash, created) VALUES (?, ?, ?)",
-               (name, _hash(token), time.time()))
+    db.execute("INSERT OR REPLACE INTO api_tokens (name, hash, created, user) VALUES (?, ?, ?, ?)",
+               (name, _hash(token), time.time(), name))
     return token
 
 
-def check_token(db: sqlite_utils.Database, header: str | None) -> str:
-    """Return the token's name for an ``Authorization: Bearer`` header, else raise."""
+def check_token(db: sqlite_utils.Database, header: str | None) -> Caller:
+    """Who an ``Authorization: Bearer`` header is (its user and role), else raise."""
     if not header or not header.startswith("Bearer "):
         raise Unauthorized("missing 'Authorization: Bearer <token>' header")
-    row = db.execute("SELECT name FROM api_tokens WHERE hash = ?",
+    row = db.execute("SELECT u.name, u.role FROM api_tokens t JOIN users u ON u.name = t.user"
+                     " WHERE t.hash = ? AND u.disabled = 0",
                      (_hash(header[7:].strip()),)).fetchone()
     if row is None:
         raise Unauthorized("unknown or revoked API token")
-    return str(row[0])
+    return Caller(str(row[0]), str(row[1]))
 
 
 def revoke_token(db: sqlite_utils.Database, name: str) -> bool:

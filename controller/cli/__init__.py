@@ -44,7 +44,7 @@ def _run(args: argparse.Namespace, data: pathlib.Path) -> int:
         return serve.run(args, data)
     if args.command == "setup":
         return setup.run(args, data)
-    if args.command == "token":
+    if args.command in ("token", "user"):
         return tokens.run(args, data)
     if args.command == "broker":
         return broker.run(args)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 
 import sqlite_utils
 
@@ -38,6 +39,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("rating_alert_index", (ratings.ALERT_INDEX,)),
     Migration("device_mqtt_protocol", (fleet.MQTT_PROTOCOL,)),
     Migration("event_quarantine", (fleet.QUARANTINE,)),
+    Migration("users_and_audit", (access.USERS, access.AUDIT)),
 )
 
 
@@ -69,7 +71,16 @@ def migrate(db: sqlite_utils.Database) -> int:
 
 
 def execute_script(db: sqlite_utils.Database, script: str) -> None:
-    """Run ``;``-separated DDL inside the caller's transaction (executescript would commit)."""
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
+    """Run ``;``-separated DDL inside the caller's transaction (executescript would commit).
+
+    A piece is run once it is a complete statement, so a trigger's ``BEGIN ...; END``
+    stays whole."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                db.execute(pending)
+            pending = ""
+    if pending.strip(" \n;"):
+        db.execute(pending)

@@ -15,10 +15,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from controller.web import errors
-from controller.web.auth import require_token
+from controller.web.auth import forbidden_message, require_token
 from controller.web.deps import Services
-from controller.web.gate import Authenticate, Gate
-from controller.web.routers import broadcasts, fleet, ratings, roster, system
+from controller.web.gate import Audit, Authenticate, Gate
+from controller.web.routers import access, broadcasts, fleet, ratings, roster, system
 
 VERSION = "0.2.0"
 TITLE = "thanthien controller API"
@@ -27,12 +27,13 @@ SWAGGER = "/static/vendor/swagger-ui"
 
 #: Every router, in the order their routes are matched.
 ROUTERS = (system.public, fleet.router, fleet.public, ratings.router, roster.router,
-           roster.public, broadcasts.router, broadcasts.public)
+           roster.public, broadcasts.router, broadcasts.public, access.router)
 
 
-def create_app(services: Services, authenticate: Authenticate, *,
+def create_app(services: Services, authenticate: Authenticate, *, audit: Audit | None = None,
                body_timeout: float = 30.0, send_timeout: float = 60.0) -> FastAPI:
-    """The API over ``services``; ``authenticate`` checks bearer headers (see web.auth)."""
+    """The API over ``services``; ``authenticate`` checks bearer headers (see web.auth),
+    ``audit`` records each state-changing request."""
     app = FastAPI(title=TITLE, version=VERSION, docs_url=None, redoc_url=None,
                   openapi_url="/api/v1/openapi.json",
                   description="The commune's device controller: devices, ratings, roster, "
@@ -46,8 +47,8 @@ def create_app(services: Services, authenticate: Authenticate, *,
     errors.install(app)
     routes = [route for router in ROUTERS for route in router.routes]
     app.add_middleware(Gate, routes=routes, token_dependency=require_token,
-                       authenticate=authenticate, body_timeout=body_timeout,
-                       send_timeout=send_timeout)
+                       authenticate=authenticate, forbidden=forbidden_message, audit=audit,
+                       body_timeout=body_timeout, send_timeout=send_timeout)
     return app
 
 

@@ -1,34 +1,64 @@
-"""Who is calling: the bearer token, checked by the gate before any body is read.
+"""Who is calling and what they may do: the bearer token and the route's roles,
+both checked by the gate before any body is read.
 
-The gate (:mod:`controller.web.gate`) calls :class:`TokenCheck` for every
-route that depends on :func:`require_token`; the dependency itself only
-hands the checked name to the handler and puts the bearer scheme in the
-OpenAPI document. Roles per route come with issue #6.
+Every protected route declares its roles next to it with :func:`allow`
+(``dependencies=[allow(OPERATOR)]``); admins may do everything. The gate
+(:mod:`controller.web.gate`) finds the :class:`Roles` among a route's
+dependencies, checks the token with :class:`TokenCheck` and the role, and
+refuses (401, 403) before reading the body; the dependencies themselves hand
+the caller to the handler and describe the scheme in the OpenAPI document.
 """
 
 from __future__ import annotations
 
 import pathlib
 import threading
+from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from controller.access.roles import ADMIN, ROLES, Caller
 from controller.access.tokens import check_token
 from controller.db.connection import connect
-from controller.errors import Unauthorized
+from controller.errors import Forbidden, Unauthorized
 
 bearer = HTTPBearer(scheme_name="bearer", auto_error=False,
                     description="An API token: `thanthien-controller token create NAME`")
 
 
 def require_token(request: Request,
-                  _: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
-    """The name of the caller's token (checked by the gate)."""
-    user = request.scope.get("state", {}).get("user")
-    if user is None:
+                  _: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
+    """The caller (checked by the gate)."""
+    caller = request.scope.get("state", {}).get("caller")
+    if not isinstance(caller, Caller):
         raise Unauthorized("missing 'Authorization: Bearer <token>' header")
-    return str(user)
+    return caller
+
+
+class Roles:
+    """A route's roles, as a dependency: refuses a caller whose role is not among them."""
+
+    def __init__(self, roles: tuple[str, ...]):
+        unknown = set(roles) - set(ROLES)
+        if unknown:
+            raise ValueError(f"unknown role(s) {sorted(unknown)}")
+        self.roles = roles
+
+    def __call__(self, caller: Caller = Depends(require_token)) -> Caller:
+        if not caller.may(self.roles):
+            raise Forbidden(forbidden_message(caller, self.roles))
+        return caller
+
+
+def allow(*roles: str) -> Any:
+    """``dependencies=[allow(LEADER, TECHNICIAN)]``: who may call a route (and admins)."""
+    return Depends(Roles(roles))
+
+
+def forbidden_message(caller: Caller, roles: tuple[str, ...]) -> str:
+    return (f"{caller.name} ({caller.role}) may not do this: it needs "
+            f"{' or '.join((*roles, ADMIN))}")
 
 
 class TokenCheck:
@@ -42,7 +72,7 @@ class TokenCheck:
         self._db = connect(db_path, cache_mib=1)
         self._lock = threading.Lock()
 
-    def __call__(self, header: str | None) -> str:
+    def __call__(self, header: str | None) -> Caller:
         with self._lock:
             return check_token(self._db, header)
 

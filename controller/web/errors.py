@@ -15,7 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from controller.errors import Busy, InvalidRequest, NotFound, StorageError, Unauthorized
+from controller.errors import (
+    Busy,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    StorageError,
+    Unauthorized,
+)
 from controller.web.gate import BodyTimeout, BodyTooLarge
 
 log = logging.getLogger(__name__)
@@ -36,6 +43,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InvalidRequest, handler(400))
     app.add_exception_handler(ValueError, handler(400))
     app.add_exception_handler(Unauthorized, handler(401))
+    app.add_exception_handler(Forbidden, handler(403))
     app.add_exception_handler(BodyTooLarge, handler(413))
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)

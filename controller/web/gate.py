@@ -5,15 +5,18 @@ For the route a request matches, the gate knows (from the route itself, see
 In that order it:
 
 1. refuses a declared ``Content-Length`` over the route's limit (413);
-2. checks the bearer token of a route that needs one (401), so a stranger
-   cannot make the controller read an upload;
+2. checks the bearer token of a route that needs one (401) and the caller's
+   role against the route's (403), so a stranger cannot make the controller
+   read an upload;
 3. reads the body of an ordinary route itself, up to the limit and with a
    timeout per chunk (413, 408), so handlers never wait on the network, and
    hands it on as JSON (the API's only body type besides uploads); a
    streaming route (an upload) gets a ``receive`` with the same timeout and
    counts its own bytes;
 4. gives every part of the response ``send_timeout`` seconds to be taken by
-   the client, so a client that stops reading frees its file and task.
+   the client, so a client that stops reading frees its file and task;
+5. records every state-changing request (any method but GET, HEAD, OPTIONS),
+   answered or refused, in the audit log.
 """
 
 from __future__ import annotations
@@ -35,8 +38,13 @@ DEFAULT_BODY_LIMIT = 1 << 20
 BODY_LIMIT_KEY = "x-body-limit"
 STREAMED_KEY = "x-body-streamed"
 
-#: ``authenticate(Authorization header) -> user name``; raises with a message if refused.
-Authenticate = Callable[[str | None], str]
+#: ``authenticate(Authorization header) -> caller`` (with ``.name``, ``.role`` and
+#: ``.may(roles)``); raises PermissionError with a message if refused.
+Authenticate = Callable[[str | None], Any]
+#: ``audit(entry)``: record a state-changing request (who, what, when, where, answer).
+Audit = Callable[[dict[str, Any]], None]
+#: ``forbidden(caller, roles) -> message`` for a caller whose role is not allowed.
+ForbiddenMessage = Callable[[Any, tuple[str, ...]], str]
 
 
 class BodyTimeout(Exception):
@@ -56,6 +64,8 @@ class Policy:
     public: bool
     body_limit: int = DEFAULT_BODY_LIMIT
     streamed: bool = False
+    #: The roles the route allows besides admin; None: any signed-in caller.
+    roles: tuple[str, ...] | None = None
 
 
 def body_limit(limit: int, *, streamed: bool = False) -> dict[str, Any]:
@@ -68,7 +78,18 @@ def policy_of(route: APIRoute, token_dependency: Callable[..., Any]) -> Policy:
     extra = route.openapi_extra or {}
     return Policy(public=not _depends_on(route.dependant, token_dependency),
                   body_limit=int(extra.get(BODY_LIMIT_KEY, DEFAULT_BODY_LIMIT)),
-                  streamed=bool(extra.get(STREAMED_KEY, False)))
+                  streamed=bool(extra.get(STREAMED_KEY, False)),
+                  roles=route_roles(route))
+
+
+def route_roles(route: APIRoute) -> tuple[str, ...] | None:
+    """The roles a route declares (its ``allow(...)`` dependency), or None."""
+    found = [d.call.roles for d in _walk(route.dependant) if hasattr(d.call, "roles")]
+    return tuple(found[0]) if found else None
+
+
+def _walk(dependant: Any) -> list[Any]:
+    return [x for d in dependant.dependencies for x in (d, *_walk(d))]
 
 
 def _depends_on(dependant: Any, call: Callable[..., Any]) -> bool:
@@ -79,9 +100,12 @@ class Gate:
     """ASGI middleware applying each route's :class:`Policy`."""
 
     def __init__(self, app: ASGIApp, *, routes: list[Any], token_dependency: Callable[..., Any],
-                 authenticate: Authenticate, body_timeout: float = 30.0,
+                 authenticate: Authenticate, forbidden: ForbiddenMessage,
+                 audit: Audit | None = None, body_timeout: float = 30.0,
                  send_timeout: float = 60.0):
         self.app = app
+        self.forbidden = forbidden
+        self.audit = audit
         self.routes = routes
         self.token_dependency = token_dependency
         self.authenticate = authenticate
@@ -116,7 +140,34 @@ class Gate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        send = self._timed_send(send)
+        if scope["method"] in ("GET", "HEAD", "OPTIONS") or self.audit is None:
+            await self._gate(scope, receive, self._timed_send(send))
+            return
+        status = [0]
+
+        async def noting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self._gate(scope, receive, self._timed_send(noting))
+        finally:
+            self._record(scope, status[0])
+
+    def _record(self, scope: Scope, status: int) -> None:
+        caller = scope.get("state", {}).get("caller")
+        client = scope.get("client")
+        assert self.audit is not None
+        try:
+            self.audit({"method": scope["method"], "path": scope["path"][:500],
+                        "status": status, "user": getattr(caller, "name", None),
+                        "role": getattr(caller, "role", None),
+                        "address": client[0] if client else None})
+        except Exception:
+            log.exception("audit record failed")
+
+    async def _gate(self, scope: Scope, receive: Receive, send: Send) -> None:
         policy = self._policy(scope)
         if policy is None:  # no such route: the router answers 404 or 405
             await self.app(scope, receive, send)
@@ -124,7 +175,7 @@ class Gate:
         headers = dict(scope["headers"])
         refusal = self._check_length(headers.get(b"content-length"), policy)
         if refusal is None and not policy.public:
-            refusal = self._check_token(scope, headers.get(b"authorization"))
+            refusal = self._check_caller(scope, headers.get(b"authorization"), policy)
         if refusal is not None:
             await _answer(send, *refusal)
             return
@@ -155,12 +206,15 @@ class Gate:
             return 413, f"request body of {length} bytes: the limit is {policy.body_limit}"
         return None
 
-    def _check_token(self, scope: Scope, raw: bytes | None) -> tuple[int, str] | None:
+    def _check_caller(self, scope: Scope, raw: bytes | None,
+                      policy: Policy) -> tuple[int, str] | None:
         try:
-            user = self.authenticate(raw.decode("latin-1") if raw is not None else None)
+            caller = self.authenticate(raw.decode("latin-1") if raw is not None else None)
         except PermissionError as exc:
             return 401, str(exc)
-        scope.setdefault("state", {})["user"] = user
+        scope.setdefault("state", {})["caller"] = caller
+        if policy.roles is not None and not caller.may(policy.roles):
+            return 403, self.forbidden(caller, policy.roles)
         return None
 
     async def _read_body(self, receive: Receive, limit: int) -> bytes:

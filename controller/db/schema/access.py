@@ -7,3 +7,38 @@ CREATE TABLE api_tokens (
     created REAL NOT NULL
 )
 """
+
+#: People with a role; tokens belong to one. Tokens made before users existed become
+#: their own admin users (they could do everything then).
+USERS = """
+CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'leader', 'technician')),
+    password TEXT,
+    created REAL NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0
+);
+ALTER TABLE api_tokens ADD COLUMN user TEXT REFERENCES users(name);
+INSERT INTO users (name, role, created) SELECT name, 'admin', created FROM api_tokens;
+UPDATE api_tokens SET user = name
+"""
+
+#: Every state-changing request: who, what, when, from where, and the answer. The
+#: triggers make it append-only, even for a program with the database file.
+AUDIT = """
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    user TEXT,
+    role TEXT,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    address TEXT
+);
+CREATE INDEX audit_log_at ON audit_log (at);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+"""

@@ -12,10 +12,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from controller.access.roles import LEADER, OPERATOR
 from controller.broadcasts import audio_library, items, receipts
 from controller.db.connection import ReaderPool
 from controller.errors import NotFound, Unauthorized
-from controller.web.auth import require_token
+from controller.web.auth import allow, require_token
 from controller.web.deps import Services, readers, services
 from controller.web.gate import body_limit
 from controller.web.models import broadcasts as m
@@ -28,7 +29,8 @@ public = APIRouter(tags=["broadcasts"])
 UPLOAD_LIMIT = audio_library.MAX_UPLOAD_BYTES + (1 << 20)
 
 
-@router.post("/audio", response_model=m.Audio, status_code=201,
+@router.post("/audio", dependencies=[allow(OPERATOR)],
+             response_model=m.Audio, status_code=201,
              summary="Upload audio: multipart/form-data with a 'file' part and a 'title' field",
              openapi_extra={**body_limit(UPLOAD_LIMIT, streamed=True), "requestBody": {
                  "content": {"multipart/form-data": {"schema": {
@@ -56,13 +58,15 @@ def _tempdir(parent: Any) -> Iterator[Any]:
         yield name
 
 
-@router.get("/audio", response_model=list[m.Audio], summary="The audio library, newest first")
+@router.get("/audio", dependencies=[allow(OPERATOR)],
+            response_model=list[m.Audio], summary="The audio library, newest first")
 def list_audio(pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return audio_library.list_audio(db)
 
 
-@router.get("/audio/{id}", response_model=m.Audio, summary="One audio file's record")
+@router.get("/audio/{id}", dependencies=[allow(OPERATOR)],
+            response_model=m.Audio, summary="One audio file's record")
 def get_audio(id: int, pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return audio_library.get_audio(db, id)
@@ -90,38 +94,44 @@ def audio_file(sha256: str, request: Request, svc: Services = Depends(services))
     return FileResponse(path, media_type="audio/wav", headers={"ETag": f'"{sha256}"'})
 
 
-@router.post("/broadcasts", response_model=m.Broadcast, status_code=201,
+@router.post("/broadcasts", dependencies=[allow(OPERATOR)],
+             response_model=m.Broadcast, status_code=201,
              summary="Schedule an item")
 def create(body: m.BroadcastCreate, svc: Services = Depends(services)) -> Any:
     return svc.broadcasts.create(body.model_dump(exclude_none=True))
 
 
-@router.post("/broadcasts/emergency", response_model=m.Broadcast, status_code=201,
+@router.post("/broadcasts/emergency", dependencies=[allow(OPERATOR)],
+             response_model=m.Broadcast, status_code=201,
              summary="Emergency now: attention tone, repeated until it expires or is replaced")
 def emergency(body: m.EmergencyCreate, svc: Services = Depends(services)) -> Any:
     return svc.broadcasts.emergency(body.model_dump(exclude_none=True))
 
 
-@router.get("/broadcasts", response_model=list[m.Broadcast], summary="Scheduled items")
+@router.get("/broadcasts", dependencies=[allow(OPERATOR, LEADER)],
+            response_model=list[m.Broadcast], summary="Scheduled items")
 def list_items(include_cancelled: bool = False,
                pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return items.list_broadcasts(db, include_cancelled)
 
 
-@router.get("/broadcasts/{id}", response_model=m.Broadcast, summary="One item")
+@router.get("/broadcasts/{id}", dependencies=[allow(OPERATOR, LEADER)],
+            response_model=m.Broadcast, summary="One item")
 def get_item(id: int, pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return items.get_broadcast(db, id)
 
 
-@router.delete("/broadcasts/{id}", response_model=m.Broadcast,
+@router.delete("/broadcasts/{id}", dependencies=[allow(OPERATOR)],
+               response_model=m.Broadcast,
                summary="Cancel an item on every speaker")
 def cancel(id: int, svc: Services = Depends(services)) -> Any:
     return svc.broadcasts.cancel(id)
 
 
-@router.get("/broadcasts/{id}/receipts", response_model=list[m.OccurrenceReceipts],
+@router.get("/broadcasts/{id}/receipts", dependencies=[allow(OPERATOR, LEADER)],
+            response_model=list[m.OccurrenceReceipts],
             responses={200: {"content": {"text/csv": {}}}},
             summary="Per occurrence, which speakers played it (format=csv for the log)")
 def get_receipts(id: int, format: str | None = None,
@@ -134,7 +144,8 @@ def get_receipts(id: int, format: str | None = None,
         return receipts.receipts(db, id)
 
 
-@router.get("/playback-log", response_model=list[dict[str, Any]],
+@router.get("/playback-log", dependencies=[allow(OPERATOR, LEADER)],
+            response_model=list[dict[str, Any]],
             responses={200: {"content": {"text/csv": {}}}},
             summary="Every receipt scheduled in [since, until) (local or UTC ISO times); "
                     "format=csv for the district")
@@ -149,25 +160,29 @@ def playback_log(since: str | None = None, until: str | None = None,
     return rows
 
 
-@router.get("/speakers/quiet-hours", response_model=m.QuietHours,
+@router.get("/speakers/quiet-hours", dependencies=[allow(OPERATOR)],
+            response_model=m.QuietHours,
             summary="The nightly quiet hours (local)")
 def get_quiet(svc: Services = Depends(services)) -> Any:
     return {"quiet_hours": [t.strftime("%H:%M") for t in svc.broadcasts.quiet_hours]}
 
 
-@router.put("/speakers/quiet-hours", response_model=m.QuietHoursSet,
+@router.put("/speakers/quiet-hours", dependencies=[allow(OPERATOR)],
+            response_model=m.QuietHoursSet,
             summary="Set the quiet hours as HH:MM local; only emergencies play then")
 def put_quiet(body: m.QuietHoursPut, svc: Services = Depends(services)) -> Any:
     return svc.broadcasts.set_quiet_hours(body.from_, body.to)
 
 
-@router.put("/hamlets/{name}/volume", response_model=m.Volume,
+@router.put("/hamlets/{name}/volume", dependencies=[allow(OPERATOR)],
+            response_model=m.Volume,
             summary="Volume of a hamlet's speakers, 0..1")
 def hamlet_volume(name: str, body: m.VolumePut, svc: Services = Depends(services)) -> Any:
     return svc.broadcasts.set_volume("hamlet", name, body.volume)
 
 
-@router.put("/speakers/{id}/volume", response_model=m.Volume,
+@router.put("/speakers/{id}/volume", dependencies=[allow(OPERATOR)],
+            response_model=m.Volume,
             summary="Volume of one speaker, 0..1")
 def speaker_volume(id: str, body: m.VolumePut, svc: Services = Depends(services)) -> Any:
     return svc.broadcasts.set_volume("speaker", id, body.volume)

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from controller.access.roles import LEADER, OPERATOR, TECHNICIAN
 from controller.db.connection import ReaderPool
 from controller.fleet import commands, desired_config, ingest, registry
 from controller.ratings import screenshots
-from controller.web.auth import require_token
+from controller.web.auth import allow, require_token
 from controller.web.deps import Services, readers, services
 from controller.web.gate import body_limit
 from controller.web.models import fleet as m
@@ -20,7 +21,8 @@ router = APIRouter(prefix="/api/v1", tags=["devices"], dependencies=[Depends(req
 public = APIRouter(prefix="/api/v1", tags=["devices"])
 
 
-@router.get("/devices", response_model=list[m.Device],
+@router.get("/devices", dependencies=[allow(OPERATOR, LEADER, TECHNICIAN)],
+            response_model=list[m.Device],
             summary="Devices with online state and latest telemetry")
 def list_devices(status: Literal["approved", "pending"] | None = None,
                  pool: ReaderPool = Depends(readers)) -> Any:
@@ -28,25 +30,29 @@ def list_devices(status: Literal["approved", "pending"] | None = None,
         return registry.list_devices(db, status=status)
 
 
-@router.post("/devices", response_model=m.DeviceApproved, status_code=201,
+@router.post("/devices", dependencies=[allow(TECHNICIAN)],
+             response_model=m.DeviceApproved, status_code=201,
              summary="Register (approve) a device")
 def add_device(body: m.DeviceCreate, svc: Services = Depends(services)) -> Any:
     return svc.registry.add(body.id, body.role, label=body.label, hamlet=body.hamlet)
 
 
-@router.get("/devices/{id}", response_model=m.Device, summary="One device")
+@router.get("/devices/{id}", dependencies=[allow(OPERATOR, LEADER, TECHNICIAN)],
+            response_model=m.Device, summary="One device")
 def get_device(id: str, pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return registry.get_device(db, id)
 
 
-@router.post("/devices/{id}/approve", response_model=m.DeviceApproved,
+@router.post("/devices/{id}/approve", dependencies=[allow(TECHNICIAN)],
+             response_model=m.DeviceApproved,
              summary="Approve a pending device")
 def approve(id: str, svc: Services = Depends(services)) -> Any:
     return svc.registry.approve(id)
 
 
-@router.get("/devices/{id}/telemetry", response_model=list[dict[str, Any]],
+@router.get("/devices/{id}/telemetry", dependencies=[allow(OPERATOR, TECHNICIAN)],
+            response_model=list[dict[str, Any]],
             summary="Recent telemetry, newest first")
 def telemetry(id: str, limit: int = Query(100, ge=1, le=10_000),
               pool: ReaderPool = Depends(readers)) -> Any:
@@ -55,20 +61,23 @@ def telemetry(id: str, limit: int = Query(100, ge=1, le=10_000),
         return registry.telemetry_history(db, id, limit)
 
 
-@router.post("/devices/{id}/commands", response_model=m.Command, status_code=201,
+@router.post("/devices/{id}/commands", dependencies=[allow(TECHNICIAN)],
+             response_model=m.Command, status_code=201,
              summary="Send a command to a device")
 def send_command(id: str, body: m.CommandCreate, svc: Services = Depends(services)) -> Any:
     return svc.commands.create(id, body.name, body.args, body.ttl_s)
 
 
-@router.get("/devices/{id}/commands", response_model=list[m.Command],
+@router.get("/devices/{id}/commands", dependencies=[allow(TECHNICIAN)],
+            response_model=list[m.Command],
             summary="Commands sent to a device, newest first")
 def device_commands(id: str, pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return commands.list_commands(db, id)
 
 
-@router.get("/events/quarantine", response_model=list[m.QuarantinedEvent],
+@router.get("/events/quarantine", dependencies=[allow(TECHNICIAN)],
+            response_model=list[m.QuarantinedEvent],
             summary="Events kept but not processed (their data could not be handled), "
                     "newest first, with the reason")
 def quarantine(limit: int = Query(100, ge=1, le=10_000),
@@ -77,26 +86,30 @@ def quarantine(limit: int = Query(100, ge=1, le=10_000),
         return ingest.list_quarantine(db, limit)
 
 
-@router.get("/commands/{id}", response_model=m.Command, summary="One command and its result")
+@router.get("/commands/{id}", dependencies=[allow(TECHNICIAN)],
+            response_model=m.Command, summary="One command and its result")
 def get_command(id: str, pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return commands.get_command(db, id)
 
 
-@router.get("/devices/{id}/config", response_model=m.DesiredConfig,
+@router.get("/devices/{id}/config", dependencies=[allow(TECHNICIAN)],
+            response_model=m.DesiredConfig,
             summary="Desired and reported config")
 def get_config(id: str, pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return desired_config.get_desired(db, id)
 
 
-@router.put("/devices/{id}/config", response_model=m.ConfigVersion,
+@router.put("/devices/{id}/config", dependencies=[allow(TECHNICIAN)],
+            response_model=m.ConfigVersion,
             summary="Set the desired config")
 def put_config(id: str, body: m.ConfigPut, svc: Services = Depends(services)) -> Any:
     return {"version": svc.desired_config.set(id, body.config)}
 
 
-@router.post("/devices/{id}/screenshot", response_model=m.Command, status_code=201,
+@router.post("/devices/{id}/screenshot", dependencies=[allow(TECHNICIAN)],
+             response_model=m.Command, status_code=201,
              summary="Ask a kiosk for a screenshot")
 def ask_screenshot(id: str, request: Request, body: m.ScreenshotAsk | None = None,
                    svc: Services = Depends(services)) -> Any:
@@ -105,7 +118,8 @@ def ask_screenshot(id: str, request: Request, body: m.ScreenshotAsk | None = Non
     return svc.screenshots.request(id, base)
 
 
-@router.get("/devices/{id}/screenshot", response_class=Response,
+@router.get("/devices/{id}/screenshot", dependencies=[allow(TECHNICIAN)],
+            response_class=Response,
             responses={200: {"content": {"image/png": {}}}},
             summary="The latest screenshot (PNG)")
 def get_screenshot(id: str, pool: ReaderPool = Depends(readers)) -> Response:

@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from controller.access.roles import LEADER
 from controller.db.connection import ReaderPool
 from controller.ratings import alerts, cases, stats, store
-from controller.web.auth import require_token
+from controller.web.auth import allow, require_token
 from controller.web.deps import Services, readers, services
 from controller.web.models import ratings as m
 
@@ -21,7 +22,8 @@ Until = Query(None, description="ISO 8601 UTC; exclusive")
 
 
 # Declared before any /ratings/{...} route could shadow it.
-@router.get("/ratings/stats", response_model=m.Stats,
+@router.get("/ratings/stats", dependencies=[allow(LEADER)],
+            response_model=m.Stats,
             summary="Counts and satisfaction index, by officer, desk, day, hour, level, reason")
 def rating_stats(since: str | None = Since, until: str | None = Until, desk: str | None = None,
                  officer: str | None = None, device: str | None = None,
@@ -34,7 +36,8 @@ def rating_stats(since: str | None = Since, until: str | None = Until, desk: str
                                   include_misuse=include_misuse)
 
 
-@router.get("/ratings/report.csv", response_class=Response,
+@router.get("/ratings/report.csv", dependencies=[allow(LEADER)],
+            response_class=Response,
             responses={200: {"content": {"text/csv": {}}}},
             summary="Per-officer report (CSV) for a period: the 6-, 9- and 12-month reports")
 def report(since: str | None = Since, until: str | None = Until, desk: str | None = None,
@@ -47,7 +50,8 @@ def report(since: str | None = Since, until: str | None = Until, desk: str | Non
                         headers={"Content-Disposition": 'attachment; filename="ratings.csv"'})
 
 
-@router.get("/ratings", response_model=list[m.Rating], summary="Citizens' ratings, newest first")
+@router.get("/ratings", dependencies=[allow(LEADER)],
+            response_model=list[m.Rating], summary="Citizens' ratings, newest first")
 def list_ratings(since: str | None = Since, until: str | None = Until,
                  device: str | None = None, desk: str | None = None,
                  officer: str | None = None, include_misuse: bool = False,
@@ -58,7 +62,8 @@ def list_ratings(since: str | None = Since, until: str | None = Until,
                                   officer=officer, include_misuse=include_misuse, limit=limit)
 
 
-@router.get("/alerts", response_model=list[m.Alert],
+@router.get("/alerts", dependencies=[allow(LEADER)],
+            response_model=list[m.Alert],
             summary="Alerts of desks with many negative answers")
 def list_alerts(since: str | None = None, desk: str | None = None,
                 pool: ReaderPool = Depends(readers)) -> Any:
@@ -66,18 +71,21 @@ def list_alerts(since: str | None = None, desk: str | None = None,
         return alerts.list_alerts(db, since, desk)
 
 
-@router.get("/alerts/rules", response_model=m.AlertRules, summary="The alert rule in force")
+@router.get("/alerts/rules", dependencies=[allow(LEADER)],
+            response_model=m.AlertRules, summary="The alert rule in force")
 def get_rules(svc: Services = Depends(services)) -> Any:
     return dataclasses.asdict(svc.alerts.rules)
 
 
-@router.put("/alerts/rules", response_model=m.AlertRules, summary="Change the alert rule")
+@router.put("/alerts/rules", dependencies=[allow(LEADER)],
+            response_model=m.AlertRules, summary="Change the alert rule")
 def put_rules(body: m.AlertRulesPut, svc: Services = Depends(services)) -> Any:
     svc.alerts.set_rules(alerts.parse_rules(body.model_dump(exclude_none=True), svc.alerts.rules))
     return dataclasses.asdict(svc.alerts.rules)
 
 
-@router.get("/cases", response_model=list[m.Case],
+@router.get("/cases", dependencies=[allow(LEADER)],
+            response_model=list[m.Case],
             summary="Follow-up cases of dissatisfied ratings")
 def list_cases(status: str | None = None, desk: str | None = None,
                pool: ReaderPool = Depends(readers)) -> Any:
@@ -85,13 +93,15 @@ def list_cases(status: str | None = None, desk: str | None = None,
         return cases.list_cases(db, status, desk)
 
 
-@router.get("/cases/{id}", response_model=m.Case, summary="One case")
+@router.get("/cases/{id}", dependencies=[allow(LEADER)],
+            response_model=m.Case, summary="One case")
 def get_case(id: int, pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return cases.get_case(db, id)
 
 
-@router.put("/cases/{id}", response_model=m.Case, summary="Update a case: status, note")
+@router.put("/cases/{id}", dependencies=[allow(LEADER)],
+            response_model=m.Case, summary="Update a case: status, note")
 def put_case(id: int, body: m.CasePut, svc: Services = Depends(services)) -> Any:
     cases.update_case(svc.writer, id, body.status, body.note)
     with svc.readers.connection() as db:

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from controller.access.roles import LEADER, TECHNICIAN
 from controller.db.connection import ReaderPool
 from controller.ratings import roster
-from controller.web.auth import require_token
+from controller.web.auth import allow, require_token
 from controller.web.deps import Services, readers, services
 from controller.web.gate import body_limit
 from controller.web.models import ratings as m
@@ -19,24 +20,28 @@ router = APIRouter(prefix="/api/v1", tags=["roster"], dependencies=[Depends(requ
 public = APIRouter(prefix="/api/v1", tags=["roster"])
 
 
-@router.get("/officers", response_model=list[m.Officer], summary="Officers")
+@router.get("/officers", dependencies=[allow(LEADER, TECHNICIAN)],
+            response_model=list[m.Officer], summary="Officers")
 def list_officers(pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return roster.list_officers(db)
 
 
-@router.get("/officers/{id}", response_model=m.Officer, summary="One officer")
+@router.get("/officers/{id}", dependencies=[allow(LEADER, TECHNICIAN)],
+            response_model=m.Officer, summary="One officer")
 def get_officer(id: str, pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return roster.get_officer(db, id)
 
 
-@router.put("/officers/{id}", response_model=m.Officer, summary="Create or update an officer")
+@router.put("/officers/{id}", dependencies=[allow(LEADER)],
+            response_model=m.Officer, summary="Create or update an officer")
 def put_officer(id: str, body: m.OfficerPut, svc: Services = Depends(services)) -> Any:
     return svc.roster.put_officer(id, body.model_dump())
 
 
-@router.put("/officers/{id}/photo", response_model=m.PhotoStored,
+@router.put("/officers/{id}/photo", dependencies=[allow(LEADER)],
+            response_model=m.PhotoStored,
             summary="Set an officer's photo (PNG or JPEG body)",
             openapi_extra=body_limit(roster.MAX_PHOTO))
 async def put_photo(id: str, request: Request, svc: Services = Depends(services)) -> Any:
@@ -44,7 +49,8 @@ async def put_photo(id: str, request: Request, svc: Services = Depends(services)
     return await run_in_threadpool(svc.roster.put_photo, id, body)
 
 
-@router.delete("/officers/{id}", response_model=m.Deleted,
+@router.delete("/officers/{id}", dependencies=[allow(LEADER)],
+               response_model=m.Deleted,
                summary="Remove an officer and their shifts")
 def delete_officer(id: str, svc: Services = Depends(services)) -> Any:
     svc.roster.delete("officers", id)
@@ -60,36 +66,42 @@ def photo(sha256: str, pool: ReaderPool = Depends(readers)) -> Response:
         return Response(data, media_type=kind, headers={"Cache-Control": "max-age=31536000"})
 
 
-@router.get("/desks", response_model=list[m.Desk], summary="Desks and their kiosks")
+@router.get("/desks", dependencies=[allow(LEADER, TECHNICIAN)],
+            response_model=list[m.Desk], summary="Desks and their kiosks")
 def list_desks(pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return roster.list_desks(db)
 
 
-@router.put("/desks/{id}", response_model=m.Desk, summary="Create or update a desk")
+@router.put("/desks/{id}", dependencies=[allow(LEADER, TECHNICIAN)],
+            response_model=m.Desk, summary="Create or update a desk")
 def put_desk(id: str, body: m.DeskPut, svc: Services = Depends(services)) -> Any:
     return svc.roster.put_desk(id, body.model_dump())
 
 
-@router.delete("/desks/{id}", response_model=m.Deleted, summary="Remove a desk and its shifts")
+@router.delete("/desks/{id}", dependencies=[allow(LEADER, TECHNICIAN)],
+               response_model=m.Deleted, summary="Remove a desk and its shifts")
 def delete_desk(id: str, svc: Services = Depends(services)) -> Any:
     svc.roster.delete("desks", id)
     return {"deleted": id}
 
 
-@router.get("/roster", response_model=list[m.Shift], summary="Shifts, by start")
+@router.get("/roster", dependencies=[allow(LEADER, TECHNICIAN)],
+            response_model=list[m.Shift], summary="Shifts, by start")
 def list_shifts(desk: str | None = None, since: str | None = None,
                 pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return roster.list_shifts(db, desk, since)
 
 
-@router.post("/roster", response_model=m.Shift, status_code=201, summary="Add a shift")
+@router.post("/roster", dependencies=[allow(LEADER)],
+             response_model=m.Shift, status_code=201, summary="Add a shift")
 def add_shift(body: m.ShiftCreate, svc: Services = Depends(services)) -> Any:
     return svc.roster.add_shift(body.model_dump())
 
 
-@router.delete("/roster/{id}", response_model=m.Deleted, summary="Remove a shift")
+@router.delete("/roster/{id}", dependencies=[allow(LEADER)],
+               response_model=m.Deleted, summary="Remove a shift")
 def delete_shift(id: int, svc: Services = Depends(services)) -> Any:
     svc.roster.delete("roster", id)
     return {"deleted": str(id)}
