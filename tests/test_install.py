@@ -244,7 +244,8 @@ def test_setup_run_again_keeps_ca_accounts_and_admin_token(tmp_path):
     assert install.token() == token
     db = connect(install.data / "controller.db")
     try:
-        assert check_token(db, f"Bearer {token}") == ADMIN
+        assert check_token(db, f"Bearer {token}").name == ADMIN
+        assert check_token(db, f"Bearer {token}").role == "admin"
     finally:
         db.close()
     assert (install.etc / "broker" / "controller-password").read_text() == password

@@ -138,7 +138,7 @@ def _database(data: pathlib.Path, etc: pathlib.Path, admin: str) -> str | None:
             kept = etc / ADMIN_TOKEN if (etc / ADMIN_TOKEN).exists() else db_path
             _said("kept", kept, f"API token {admin!r}; 'token create {admin}' replaces it")
             return None
-        token: str = writer.call(lambda db: tokens.create_token(db, admin))
+        token: str = writer.call(lambda db: tokens.create_token(db, admin, "admin"))
     _write_secret(etc / ADMIN_TOKEN, token)
     _said("created", etc / ADMIN_TOKEN, f"API token {admin!r}")
     return token
