@@ -22,6 +22,7 @@ from conftest import (
     write_node_file,
 )
 from controller.broker import CONTROLLER_USER
+from controller.broker.config import MAX_PACKET_BYTES
 from controller.fleet.registry import get_device, list_devices
 from node_runtime.node import Node
 from wire.messages import encode, new_event
@@ -183,3 +184,23 @@ def test_killed_node_is_marked_offline(controller, online_node_process):
     # Its connection closes, so the broker publishes the will at once; a node
     # that cannot close it is caught by liveness (above). Timings: `make bench`.
     wait_for(lambda: not online(controller, "kiosk-15"), timeout=15)
+
+
+def test_oversize_packet_disconnects_its_sender_and_others_keep_rating(
+        controller, make_node, broker):
+    """The broker refuses a packet past the wire's limit (max_packet_size): the sender is
+    disconnected before anything is delivered, and other devices are not disturbed."""
+    make_node("kiosk-15", controller=controller)
+    good = make_node("kiosk-16", controller=controller)
+    client = raw_client(broker, "kiosk-15", DEVICE_PASSWORD)
+    wait_for(client.is_connected)
+    dropped = threading.Event()
+    client.on_disconnect = lambda *args: dropped.set()
+    client.publish(device_topic("kiosk-15", Topic.EVENTS), b"x" * (MAX_PACKET_BYTES + 10),
+                   qos=1)
+    assert dropped.wait(10)
+    good.emit("rating", {"level": 1, "scale": 4})
+    wait_for(lambda: good.outbox.depth == 0)
+    assert event_count(controller, "kiosk-16") == (1, 1)
+    assert event_count(controller, "kiosk-15") == (0, 0)
+    client.loop_stop()

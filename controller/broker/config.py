@@ -16,11 +16,13 @@ import pwd
 
 from controller.errors import BrokerError
 from provisioning.identity import hash_password, password_file_line
+from wire.messages import MAX_PAYLOAD_BYTES
 from wire.topics import CONTROLLER_ACCOUNT, ROOT, acl_patterns
 
 log = logging.getLogger(__name__)
 
 CONTROLLER_USER = CONTROLLER_ACCOUNT
+MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 4096
 
 
 
@@ -102,6 +104,9 @@ class BrokerConfig:
             "autosave_interval 30",
             f"max_queued_messages {self.max_queued_messages}",
             "max_inflight_messages 200",
+            # The wire's message limit plus room for the topic and MQTT 5 properties: a
+            # client sending more is disconnected by the broker before anyone reads it.
+            f"max_packet_size {MAX_PACKET_BYTES}",
             # Small messages must not wait for Nagle's algorithm (tens of ms per hop).
             "set_tcp_nodelay true",
             "log_dest stderr",
