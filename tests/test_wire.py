@@ -100,3 +100,14 @@ def test_event_integers_outside_64_bits_are_refused(field, value):
     event[field] = value
     with pytest.raises(MessageError, match="64-bit"):
         decode(Topic.EVENTS, json.dumps({"v": 1, **event}).encode())
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json_in_or_out(constant):
+    event = new_event("kiosk-1", 1, "rating", {"level": 1, "scale": 4}, clock_synced=True)
+    text = json.dumps({"v": 1, **event}).replace('"level": 1', f'"level": {constant}')
+    with pytest.raises(MessageError, match="not JSON"):
+        decode(Topic.EVENTS, text.encode())
+    event["data"]["level"] = float(constant.replace("Infinity", "inf"))
+    with pytest.raises(MessageError, match="NaN or Infinity"):
+        encode(Topic.EVENTS, event)

@@ -111,7 +111,12 @@ def encode(kind: Topic, body: dict[str, Any]) -> bytes:
     """Serialise ``body`` as a message of ``kind``, validating it first."""
     message = {"v": SCHEMA_VERSION, **body}
     _validate(kind, message)
-    payload = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        payload = json.dumps(message, ensure_ascii=False, separators=(",", ":"),
+                             allow_nan=False).encode()
+    except ValueError:
+        raise MessageError(f"{kind.value} message holds NaN or Infinity, which JSON has "
+                           "not", "json") from None
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise MessageError(
             f"{kind.value} message is {len(payload)} bytes, "
@@ -123,7 +128,7 @@ def encode(kind: Topic, body: dict[str, Any]) -> bytes:
 
 #: JSON text with non-ASCII kept as it is (Vietnamese stays readable in a database),
 #: from one encoder (``json.dumps`` with arguments builds a new encoder every call).
-json_text = json.JSONEncoder(ensure_ascii=False).encode
+json_text = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
 
 def decode(kind: Topic, payload: bytes) -> dict[str, Any]:
@@ -133,7 +138,7 @@ def decode(kind: Topic, payload: bytes) -> dict[str, Any]:
             f"payload is {len(payload)} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit", "size"
         )
     try:
-        message = json.loads(payload)
+        message = json.loads(payload, parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MessageError(f"payload is not JSON: {exc}", "json") from None
     _validate(kind, message)
@@ -187,6 +192,11 @@ def _validate(kind: Topic, message: Any) -> None:
                 "field",
             )
     _check_values(kind, message)
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (RFC 8259); Python's parser accepts them by default."""
+    raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
 
 
 def _check_values(kind: Topic, message: dict[str, Any]) -> None:

@@ -37,7 +37,10 @@ class DesiredConfig:
         """The writer task storing the next version of ``device_id``'s config."""
         if not isinstance(config, dict):
             raise InvalidRequest(f"config must be a JSON object, not {type(config).__name__}")
-        text = json.dumps(config, ensure_ascii=False)
+        try:
+            text = json.dumps(config, ensure_ascii=False, allow_nan=False)
+        except ValueError:
+            raise InvalidRequest("config holds NaN or Infinity, which JSON has not") from None
         if len(text.encode()) > MAX_PAYLOAD_BYTES - 100:
             raise InvalidRequest(f"config is {len(text.encode())} bytes: over the message limit")
 
