@@ -179,7 +179,7 @@ def test_openapi_describes_request_bodies_and_parameters(controller):
     assert set(body["properties"]) == {"name", "args", "ttl_s"} and body["required"] == ["name"]
     ratings = spec["paths"]["/api/v1/ratings"]["get"]
     limit = next(p for p in ratings["parameters"] if p["name"] == "limit")
-    assert limit["schema"]["maximum"] == 100_000
+    assert limit["schema"]["maximum"] == 10_000
     upload = spec["paths"]["/api/v1/audio"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]
 

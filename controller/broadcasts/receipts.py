@@ -97,7 +97,7 @@ LOG_COLUMNS = ("scheduled", "broadcast", "title", "level", "device", "hamlet", "
 
 
 def playback_log(db: sqlite_utils.Database, since: str | None = None,
-                 until: str | None = None) -> list[dict[str, Any]]:
+                 until: str | None = None, limit: int = 50_000) -> list[dict[str, Any]]:
     """Every receipt whose occurrence was scheduled in [since, until), oldest first:
     the district's playback log across all broadcasts."""
     where, params = [], []
@@ -111,7 +111,8 @@ def playback_log(db: sqlite_utils.Database, since: str | None = None,
            " LEFT JOIN devices d ON d.id = r.device")
     if where:
         sql += " WHERE " + " AND ".join(where)
-    rows = db.execute(sql + " ORDER BY r.scheduled, r.device", params).fetchall()
+    rows = db.execute(sql + " ORDER BY r.scheduled, r.device LIMIT ?",
+                      (*params, limit)).fetchall()
     return [dict(zip(LOG_COLUMNS, r, strict=True)) for r in rows]
 
 

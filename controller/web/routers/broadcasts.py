@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -151,9 +151,11 @@ def get_receipts(id: int, format: str | None = None,
                     "format=csv for the district")
 def playback_log(since: str | None = None, until: str | None = None,
                  format: str | None = None,
+                 limit: int = Query(50_000, ge=1, le=50_000,
+                                    description="at most 50,000 rows: page on with `since`"),
                  pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
-        rows = receipts.playback_log(db, since, until)
+        rows = receipts.playback_log(db, since, until, limit)
     if format == "csv":
         return Response(receipts.playback_log_csv(rows), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="playback-log.csv"'})

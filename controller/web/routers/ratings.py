@@ -15,6 +15,9 @@ from controller.web.auth import allow, require_token
 from controller.web.deps import Services, readers, services
 from controller.web.models import ratings as m
 
+#: The most ratings one answer holds (each page is built in memory).
+MAX_PAGE = 10_000
+
 router = APIRouter(prefix="/api/v1", tags=["ratings"], dependencies=[Depends(require_token)])
 
 Since = Query(None, description="ISO 8601 UTC, e.g. 2026-01-31T00:00:00Z")
@@ -55,7 +58,9 @@ def report(since: str | None = Since, until: str | None = Until, desk: str | Non
 def list_ratings(since: str | None = Since, until: str | None = Until,
                  device: str | None = None, desk: str | None = None,
                  officer: str | None = None, include_misuse: bool = False,
-                 limit: int = Query(1000, ge=1, le=100_000),
+                 limit: int = Query(1000, ge=1, le=MAX_PAGE,
+                                    description="at most 10,000: page on with `until` set "
+                                                "to the last rating's ts"),
                  pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return store.list_ratings(db, since=since, until=until, device=device, desk=desk,
