@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from controller.access import audit
+from controller.access.sessions import IDLE_S, Sessions
 from controller.broadcasts.audio_library import AudioLibrary
 from controller.broadcasts.items import Broadcasts
 from controller.broadcasts.receipts import store_receipt
@@ -58,7 +59,7 @@ class Controller:
         media_dir: str | pathlib.Path | None = None,
         broker_passwd: str | pathlib.Path | None = None,
         http_workers: int = 16, readers: int = 8, header_timeout: float = 10.0,
-        body_timeout: float = 30.0,
+        body_timeout: float = 30.0, session_idle_s: float = IDLE_S,
     ):
         self.db_path = pathlib.Path(db_path)
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +73,8 @@ class Controller:
             self.schema_version = migrate(db)
             self.writer = Writer(db)
             self.readers = ReaderPool(self.db_path, size=readers)
-            self.token_check = TokenCheck(self.db_path)
+            self.sessions = Sessions(self.writer, idle_s=session_idle_s)
+            self.token_check = TokenCheck(self.db_path, self.sessions)
         except Exception:
             db.close()  # a constructor that fails closes what it opened
             raise
@@ -118,7 +120,7 @@ class Controller:
             commands=self.commands, desired_config=self.desired_config,
             device_auth=self.device_auth, alerts=self.alerts, roster=self.roster,
             screenshots=self.screenshots, audio_library=self.audio_library,
-            broadcasts=self.broadcasts, health=self.health)
+            broadcasts=self.broadcasts, sessions=self.sessions, health=self.health)
 
     def _audit(self, entry: dict[str, object]) -> None:
         """Record a state-changing request through the writer (not waited for)."""
@@ -180,6 +182,7 @@ class Controller:
                 if time.monotonic() >= next_leftovers:
                     next_leftovers = time.monotonic() + 3600
                     self.audio_library.remove_leftovers()
+                    self.sessions.prune()
             except Exception:
                 log.exception("sweep failed")
 

@@ -134,3 +134,55 @@ def test_user_added_from_the_cli_signs_in_with_its_password_only(tmp_path):
         assert stored.startswith("$argon2") and "mật" not in stored
         token = writer.call(lambda db: tokens.create_token(db, "chu-tich"))
         assert tokens.check_token(writer.db, f"Bearer {token}").role == "leader"
+
+
+@pytest.fixture
+def leader_user(controller):
+    controller.writer.call(lambda db: users.add_user(db, "lanh-dao", LEADER,
+                                                     "mật-khẩu-đủ-dài"))
+    return "lanh-dao"
+
+
+def sign_in(controller, name, password):
+    return requests.post(controller.api_url + "/api/v1/session",
+                         json={"name": name, "password": password}, timeout=10)
+
+
+def test_leader_signs_in_uses_the_cookie_with_csrf_and_signs_out(controller, leader_user):
+    resp = sign_in(controller, leader_user, "mật-khẩu-đủ-dài")
+    assert resp.status_code == 200 and resp.json()["role"] == LEADER
+    cookie = resp.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    browser = requests.Session()
+    browser.cookies.update(resp.cookies)
+    url = controller.api_url + "/api/v1"
+    assert browser.get(url + "/ratings", timeout=10).status_code == 200
+    assert browser.get(url + "/devices/x/config", timeout=10).status_code == 403  # role
+    forged = browser.put(url + "/alerts/rules", json={"min_answers": 5}, timeout=10)
+    assert forged.status_code == 403 and "X-CSRF-Token" in forged.json()["error"]
+    csrf = {"X-CSRF-Token": resp.json()["csrf"]}
+    assert browser.put(url + "/alerts/rules", json={"min_answers": 5}, headers=csrf,
+                       timeout=10).status_code == 200
+    assert browser.delete(url + "/session", headers=csrf, timeout=10).status_code == 200
+    assert browser.get(url + "/ratings", timeout=10).status_code == 401
+    again = requests.get(url + "/ratings", cookies=resp.cookies, timeout=10)
+    assert again.status_code == 401  # the old cookie is dead, not just forgotten
+
+
+def test_sign_in_locks_after_five_wrong_passwords(controller, leader_user):
+    for _ in range(5):
+        assert sign_in(controller, leader_user, "sai-mật-khẩu-rồi").status_code == 401
+    locked = sign_in(controller, leader_user, "mật-khẩu-đủ-dài")
+    assert locked.status_code == 503 and int(locked.headers["Retry-After"]) > 0
+    assert "too many wrong passwords" in locked.json()["error"]
+    assert requests.get(controller.api_url + "/api/v1/ratings", timeout=10).status_code == 401
+
+
+def test_idle_session_expires(controller, leader_user):
+    resp = sign_in(controller, leader_user, "mật-khẩu-đủ-dài")
+    controller.sessions.idle_s = 0.5
+    import time
+    time.sleep(1.0)
+    expired = requests.get(controller.api_url + "/api/v1/ratings", cookies=resp.cookies,
+                           timeout=10)
+    assert expired.status_code == 401 and "expired" in expired.json()["error"]

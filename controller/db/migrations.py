@@ -40,6 +40,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("device_mqtt_protocol", (fleet.MQTT_PROTOCOL,)),
     Migration("event_quarantine", (fleet.QUARANTINE,)),
     Migration("users_and_audit", (access.USERS, access.AUDIT)),
+    Migration("sessions", (access.SESSIONS,)),
 )
 
 

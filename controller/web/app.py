@@ -27,7 +27,7 @@ SWAGGER = "/static/vendor/swagger-ui"
 
 #: Every router, in the order their routes are matched.
 ROUTERS = (system.public, fleet.router, fleet.public, ratings.router, roster.router,
-           roster.public, broadcasts.router, broadcasts.public, access.router)
+           roster.public, broadcasts.router, broadcasts.public, access.router, access.public)
 
 
 def create_app(services: Services, authenticate: Authenticate, *, audit: Audit | None = None,

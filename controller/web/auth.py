@@ -11,6 +11,8 @@ the caller to the handler and describe the scheme in the OpenAPI document.
 
 from __future__ import annotations
 
+import hmac
+import http.cookies
 import pathlib
 import threading
 from typing import Any
@@ -19,6 +21,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from controller.access.roles import ADMIN, ROLES, Caller
+from controller.access.sessions import COOKIE, CSRF_HEADER, Sessions
 from controller.access.tokens import check_token
 from controller.db.connection import connect
 from controller.errors import Forbidden, Unauthorized
@@ -62,19 +65,44 @@ def forbidden_message(caller: Caller, roles: tuple[str, ...]) -> str:
 
 
 class TokenCheck:
-    """Checks ``Authorization: Bearer`` headers on one read connection of its own.
+    """Says who a request is: a bearer token, or else a session cookie (whose
+    state-changing requests must carry the session's CSRF token).
 
-    Called on the event loop for each request: one indexed lookup of a hash,
-    so no thread hop; its own connection so that it never waits for the pool.
+    Called on the event loop for each request: one indexed lookup of a hash on a
+    read connection of its own, so no thread hop and no wait for the pool.
     """
 
-    def __init__(self, db_path: str | pathlib.Path):
+    def __init__(self, db_path: str | pathlib.Path, sessions: Sessions | None = None):
         self._db = connect(db_path, cache_mib=1)
         self._lock = threading.Lock()
+        self.sessions = sessions
 
-    def __call__(self, header: str | None) -> Caller:
+    def __call__(self, headers: dict[bytes, bytes], method: str = "GET") -> Caller:
+        header = headers.get(b"authorization")
+        cookie = _cookie(headers.get(b"cookie"))
         with self._lock:
-            return check_token(self._db, header)
+            if header is not None or cookie is None or self.sessions is None:
+                return check_token(self._db, header.decode("latin-1") if header else None)
+            caller, csrf = self.sessions.check(self._db, cookie)
+        if method not in SAFE_METHODS and not hmac.compare_digest(
+                headers.get(CSRF_HEADER.encode(), b"").decode("latin-1"), csrf):
+            raise Forbidden("missing or wrong X-CSRF-Token for this session")
+        return caller
 
     def close(self) -> None:
         self._db.close()
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _cookie(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    jar = http.cookies.SimpleCookie()
+    try:
+        jar.load(raw.decode("latin-1"))
+    except http.cookies.CookieError:
+        return None
+    morsel = jar.get(COOKIE)
+    return morsel.value if morsel else None

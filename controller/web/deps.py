@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
+from controller.access.sessions import Sessions
 from controller.broadcasts.audio_library import AudioLibrary
 from controller.broadcasts.items import Broadcasts
 from controller.db.connection import ReaderPool
@@ -35,6 +36,7 @@ class Services:
     screenshots: Screenshots
     audio_library: AudioLibrary
     broadcasts: Broadcasts
+    sessions: Sessions
     #: ``health() -> dict``: the service's state for ``/api/v1/health``.
     health: Any
 

@@ -38,9 +38,10 @@ DEFAULT_BODY_LIMIT = 1 << 20
 BODY_LIMIT_KEY = "x-body-limit"
 STREAMED_KEY = "x-body-streamed"
 
-#: ``authenticate(Authorization header) -> caller`` (with ``.name``, ``.role`` and
-#: ``.may(roles)``); raises PermissionError with a message if refused.
-Authenticate = Callable[[str | None], Any]
+#: ``authenticate(request headers, method) -> caller`` (with ``.name``, ``.role`` and
+#: ``.may(roles)``); raises PermissionError with a message if refused (a subclass
+#: named ``Forbidden`` for a 403, any other for a 401).
+Authenticate = Callable[[dict[bytes, bytes], str], Any]
 #: ``audit(entry)``: record a state-changing request (who, what, when, where, answer).
 Audit = Callable[[dict[str, Any]], None]
 #: ``forbidden(caller, roles) -> message`` for a caller whose role is not allowed.
@@ -175,7 +176,7 @@ class Gate:
         headers = dict(scope["headers"])
         refusal = self._check_length(headers.get(b"content-length"), policy)
         if refusal is None and not policy.public:
-            refusal = self._check_caller(scope, headers.get(b"authorization"), policy)
+            refusal = self._check_caller(scope, headers, policy)
         if refusal is not None:
             await _answer(send, *refusal)
             return
@@ -206,12 +207,12 @@ class Gate:
             return 413, f"request body of {length} bytes: the limit is {policy.body_limit}"
         return None
 
-    def _check_caller(self, scope: Scope, raw: bytes | None,
+    def _check_caller(self, scope: Scope, headers: dict[bytes, bytes],
                       policy: Policy) -> tuple[int, str] | None:
         try:
-            caller = self.authenticate(raw.decode("latin-1") if raw is not None else None)
+            caller = self.authenticate(headers, scope["method"])
         except PermissionError as exc:
-            return 401, str(exc)
+            return (403 if type(exc).__name__ == "Forbidden" else 401), str(exc)
         scope.setdefault("state", {})["caller"] = caller
         if policy.roles is not None and not caller.may(policy.roles):
             return 403, self.forbidden(caller, policy.roles)

@@ -42,3 +42,16 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
 """
+
+#: Signed-in browsers: the SHA-256 of each session cookie, its CSRF token, its times.
+SESSIONS = """
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    created REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    address TEXT
+);
+CREATE INDEX sessions_user ON sessions (user)
+"""

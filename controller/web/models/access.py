@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from controller.web.models import ResponseBody
+from pydantic import Field
+
+from controller.web.models import RequestBody, ResponseBody
+
+
+class SignIn(RequestBody):
+    name: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+class Caller(ResponseBody):
+    user: str
+    role: str
+
+
+class Session(Caller):
+    csrf: str = Field(description="send as X-CSRF-Token with every state-changing request")
 
 
 class User(ResponseBody):

@@ -82,7 +82,7 @@ def audio_file(sha256: str, request: Request, svc: Services = Depends(services))
     header = request.headers.get("authorization")
     try:
         if header and header.startswith("Bearer "):
-            request.app.state.authenticate(header)
+            request.app.state.authenticate({b"authorization": header.encode("latin-1")})
         else:
             svc.device_auth.check(header)
     except Unauthorized as exc:
