@@ -188,8 +188,8 @@ def test_killed_node_is_marked_offline(controller, online_node_process):
 
 def test_oversize_packet_disconnects_its_sender_and_others_keep_rating(
         controller, make_node, broker):
-    """The broker refuses a packet past the wire's limit (max_packet_size): the sender is
-    disconnected before anything is delivered, and other devices are not disturbed."""
+    """The broker refuses a packet past twice the wire's limit (max_packet_size): the sender
+    is disconnected before anything is delivered, and other devices are not disturbed."""
     make_node("kiosk-15", controller=controller)
     good = make_node("kiosk-16", controller=controller)
     client = raw_client(broker, "kiosk-15", DEVICE_PASSWORD)

@@ -22,7 +22,7 @@ from wire.topics import CONTROLLER_ACCOUNT, ROOT, acl_patterns
 log = logging.getLogger(__name__)
 
 CONTROLLER_USER = CONTROLLER_ACCOUNT
-MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 4096
+MAX_PACKET_BYTES = 2 * MAX_PAYLOAD_BYTES
 
 
 
@@ -104,8 +104,9 @@ class BrokerConfig:
             "autosave_interval 30",
             f"max_queued_messages {self.max_queued_messages}",
             "max_inflight_messages 200",
-            # The wire's message limit plus room for the topic and MQTT 5 properties: a
-            # client sending more is disconnected by the broker before anyone reads it.
+            # Twice the wire's message limit: a client sending more is disconnected by the
+            # broker before anyone reads it; between the two, the controller refuses the
+            # message itself and counts it (reason "size").
             f"max_packet_size {MAX_PACKET_BYTES}",
             # Small messages must not wait for Nagle's algorithm (tens of ms per hop).
             "set_tcp_nodelay true",
