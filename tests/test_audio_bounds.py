@@ -21,14 +21,8 @@ import pyloudnorm
 import pytest
 import sqlite_utils
 
-from controller.broadcasts.audio_library import (
-    AudioBusy,
-    AudioError,
-    AudioLibrary,
-    LoudnessMeter,
-    limit,
-    limit_stream,
-)
+from controller.broadcasts.audio_library import AudioBusy, AudioError, AudioLibrary
+from controller.broadcasts.loudness import LoudnessMeter, limit, limit_stream
 from controller.db.schema.broadcasts import AUDIO
 
 RECORD_KEYS = {"id", "title", "filename", "format", "source_sha256", "source_bytes",

@@ -20,7 +20,7 @@ from speaker_support import (
 )
 
 from conftest import DEVICE_PASSWORD
-from controller.broadcasts.audio_library import AudioError, decode
+from controller.broadcasts.audio_source import AudioError, decode
 from controller.broadcasts.audio_truncation import mp3_truncation, mpeg_frame, ogg_truncation
 from controller.cli import main as controller_main
 

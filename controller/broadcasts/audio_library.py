@@ -1,82 +1,61 @@
-"""The audio library: uploads checked, measured and loudness-normalised for the speakers.
+"""The audio library: uploads measured and loudness-normalised for the speakers, stored
+content-addressed, listed.
 
-An upload (MP3, WAV, OGG Vorbis or FLAC) is decoded with miniaudio and
-refused if it is not audio, is cut off (WAV and FLAC short of their
-declared length; MP3 and Ogg by their own framing, see
-:mod:`controller.broadcasts.audio_truncation`), lasts longer than the cap
-(three hours by default), is silent or too short to measure. Its
-integrated loudness is measured with the ITU-R BS.1770-4 / EBU R128 meter
-(K-weighting, 400 ms blocks, absolute and relative gates) and a rendition
-is written at the target (−16 LUFS by default; a look-ahead limiter keeps
-peaks under −1 dBFS) as 48 kHz mono 16-bit WAV: hamlet horns are mono,
-and one format lets every node play without resampling. Renditions are
-stored content-addressed (by sha256) and served to the nodes by the web
+An upload is read with :mod:`controller.broadcasts.audio_source` (format,
+truncation, the three-hour cap, decoding in chunks), measured with the
+ITU-R BS.1770-4 / EBU R128 meter and written at the target (−16 LUFS by
+default; a look-ahead limiter keeps peaks under −1 dBFS, see
+:mod:`controller.broadcasts.loudness`) as 48 kHz mono 16-bit WAV: hamlet
+horns are mono, and one format lets every node play without resampling.
+Renditions are named by their sha256 and served to the nodes by the web
 layer.
 
-Everything streams: the file is decoded in chunks of a few seconds, once
-to measure it and once more for each rendition pass, so memory stays at a
-few tens of MB whatever the length. The duration is checked against the
-cap before anything is decoded, and again while decoding, so a small file
-that would expand to days of audio (a "decode bomb") is refused early.
-Uploads are processed one at a time (:meth:`AudioLibrary.slot`).
+Everything streams: the file is decoded once to measure it and once more
+for each rendition pass, so memory stays at a few tens of MB whatever the
+length. Uploads are processed one at a time (:meth:`AudioLibrary.slot`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import math
-import mmap
 import os
 import pathlib
 import shutil
-import struct
 import tempfile
 import threading
 import time
 import wave
-from array import array
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import sqlite_utils
 
-from controller.broadcasts.audio_truncation import mp3_truncation, ogg_truncation
+from controller.broadcasts.audio_source import (
+    MAX_DURATION_S,
+    AudioError,
+    Source,
+    check_length,
+    open_source,
+    pcm_chunks,
+)
+from controller.broadcasts.loudness import (
+    ABSOLUTE_GATE_LUFS,
+    RATE,
+    LoudnessMeter,
+    limit_stream,
+)
 from controller.db.writer import Writer
-from controller.errors import Busy, InvalidRequest, NotFound
+from controller.errors import Busy, NotFound
 
 log = logging.getLogger(__name__)
 
-RATE = 48_000
 TARGET_LUFS = -16.0
-PEAK_CEILING_DBFS = -1.0
 SILENCE_DBFS = -60.0
-MIN_DURATION_S = 0.5
-MAX_DURATION_S = 3 * 3600
 MAX_UPLOAD_BYTES = 200 << 20
-FORMATS = ("mp3", "wav", "ogg", "flac")
-CHUNK_FRAMES = 4 * RATE  # 4 s of 48 kHz float64 is 1.5 MB a copy
 BUSY_RETRY_S = 30
 RENDER_PASSES = 3
-
-# K-weighting at 48 kHz as pyloudnorm designs it (RBJ biquads: a +4 dB high
-# shelf at 1500 Hz, Q 1/√2, then a high pass at 38 Hz, Q 0.5), so the two
-# meters agree; (b, a) per stage.
-_K_WEIGHTING = (
-    ((1.5351828863637502, -2.691804030199196, 1.198426263333146),
-     (1.0, -1.6906995865986896, 0.7325047060963897)),
-    ((0.9950442970178917, -1.9900885940357833, 0.9950442970178917),
-     (1.0, -1.990076284018423, 0.9901009040531438)),
-)
-_HOP = RATE // 10  # 100 ms: gating blocks are 400 ms, overlapping by 75 %
-_ABSOLUTE_GATE_LUFS = -70.0
-_RELATIVE_GATE_LU = -10.0
-
-
-class AudioError(InvalidRequest):
-    """An upload that cannot be used as a broadcast; the message says why."""
 
 
 class AudioBusy(Busy):
@@ -85,243 +64,6 @@ class AudioBusy(Busy):
     def __init__(self, message: str, retry_after_s: float = BUSY_RETRY_S):
         super().__init__(message)
         self.retry_after_s = retry_after_s
-
-
-def sniff_format(data: bytes) -> str:
-    """The container from the first bytes: ``wav``, ``flac``, ``ogg`` or ``mp3``."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
-        return "wav"
-    if data[:4] == b"fLaC":
-        return "flac"
-    if data[:4] == b"OggS":
-        return "ogg"
-    if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
-        return "mp3"
-    raise AudioError("not an audio file: expected MP3, WAV, OGG Vorbis or FLAC "
-                     f"(the file starts with {data[:8]!r})")
-
-
-def check_framing(data: bytes | mmap.mmap, fmt: str) -> None:
-    """Refuse an MP3 or Ogg file whose frames or pages show it was cut off.
-
-    Decoders play what is there without complaint, so this runs first; WAV
-    and FLAC are checked against their declared length after decoding.
-    """
-    checks = {"mp3": mp3_truncation, "ogg": ogg_truncation}
-    problem = checks[fmt](data) if fmt in checks else None  # type: ignore[arg-type]
-    if problem:
-        raise AudioError(f"the {fmt.upper()} file is truncated: {problem}")
-
-
-def _clock(seconds: float) -> str:
-    """``h:mm:ss``, the way people read a programme's length."""
-    whole = math.ceil(seconds)
-    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
-
-
-def _wav_declared_s(data: bytes | mmap.mmap) -> float | None:
-    """Seconds the WAV header's ``fmt `` and ``data`` chunks declare, if they do."""
-    pos = 12
-    channels = width = rate = 0
-    while pos + 8 <= len(data):
-        chunk, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
-        if chunk == b"fmt " and pos + 24 <= len(data):
-            channels, rate, _byterate, _align, bits = struct.unpack(
-                "<HIIHH", data[pos + 10:pos + 24])
-            width = bits // 8
-        elif chunk == b"data" and channels and width and rate:
-            return size // (channels * width) / rate
-        pos += 8 + size + (size & 1)
-    return None
-
-
-def _file_info(path: str, fmt: str) -> Any:
-    """miniaudio's idea of the file (frames, rate) without decoding it."""
-    import miniaudio
-    readers = {"wav": miniaudio.wav_get_file_info, "flac": miniaudio.flac_get_file_info,
-               "mp3": miniaudio.mp3_get_file_info, "ogg": miniaudio.vorbis_get_file_info}
-    return readers[fmt](path)
-
-
-@dataclass(frozen=True)
-class Source:
-    """An upload on disk whose container was checked: what it declares, not yet decoded."""
-
-    path: pathlib.Path
-    fmt: str
-    declared_s: float | None  # the length WAV and FLAC headers give, to spot a cut
-    estimated_s: float  # what the container says or its frames add up to
-
-
-def open_source(path: str | os.PathLike[str],
-                max_duration_s: float = MAX_DURATION_S) -> Source:
-    """Sniff, check the framing and refuse a file that says it lasts longer than the cap."""
-    path = pathlib.Path(path)
-    with open(path, "rb") as f:
-        fmt = sniff_format(f.read(12))
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            check_framing(data, fmt)
-            wav_s = _wav_declared_s(data) if fmt == "wav" else None
-    source = _with_duration(path, fmt, wav_s)
-    if source.estimated_s > max_duration_s:
-        raise AudioError(f"the audio lasts {_clock(source.estimated_s)}: "
-                         f"the limit is {_clock(max_duration_s)}")
-    return source
-
-
-def _with_duration(path: pathlib.Path, fmt: str, wav_s: float | None) -> Source:
-    """The source with the duration its container declares or its frames add up to."""
-    import miniaudio
-    try:
-        info = _file_info(str(path), fmt)
-    except miniaudio.MiniaudioError as exc:
-        raise AudioError(f"the {fmt.upper()} file cannot be decoded ({exc}); "
-                         "is it damaged or truncated?") from None
-    found = info.num_frames / info.sample_rate if info.sample_rate else 0.0
-    declared = {"wav": wav_s, "flac": found or None}.get(fmt)  # FLAC's 0 means unknown
-    return Source(path, fmt, declared, max(found, declared or 0.0))
-
-
-def pcm_chunks(source: Source, max_duration_s: float = MAX_DURATION_S,
-               frames: int = CHUNK_FRAMES) -> Iterator[Any]:
-    """The audio as 48 kHz mono float64 chunks of ``frames``, refused once past the cap.
-
-    The cap is checked again here because a container can understate its
-    length (or not state it: FLAC may say 0, meaning unknown); a second of
-    grace covers decoder delay and resampling on a file just under the cap.
-    """
-    import miniaudio
-    import numpy as np
-    cap = int(max_duration_s * RATE) + RATE
-    decoded = 0
-    try:
-        stream = miniaudio.stream_file(os.fspath(source.path), nchannels=1, sample_rate=RATE,
-                                       output_format=miniaudio.SampleFormat.FLOAT32,
-                                       frames_to_read=frames)
-        with contextlib.closing(stream):
-            for chunk in stream:
-                decoded += len(chunk)
-                if decoded > cap:
-                    raise AudioError(f"the audio lasts more than {_clock(max_duration_s)}: "
-                                     f"the limit is {_clock(max_duration_s)}")
-                yield np.frombuffer(chunk, dtype=np.float32).astype(np.float64)
-    except miniaudio.MiniaudioError as exc:
-        raise AudioError(f"the {source.fmt.upper()} file cannot be decoded ({exc}); "
-                         "is it damaged or truncated?") from None
-
-
-def check_length(source: Source, frames: int) -> float:
-    """Seconds decoded, refused if short of what the container declared or too short."""
-    duration = frames / RATE
-    declared = source.declared_s
-    if declared and duration < declared * 0.99:
-        raise AudioError(f"the {source.fmt.upper()} file is truncated: it declares "
-                         f"{declared:.2f} s of audio but holds {duration:.2f} s")
-    if duration < MIN_DURATION_S:
-        raise AudioError(f"the audio lasts {duration:.2f} s: at least {MIN_DURATION_S} s needed")
-    return duration
-
-
-def decode(data: bytes, *, max_duration_s: float = MAX_DURATION_S) -> tuple[str, Any, float]:
-    """Decode small in-memory audio to 48 kHz mono float samples, all at once;
-    return (format, samples, duration). Uploads go through :meth:`AudioLibrary.add_file`."""
-    import numpy as np
-    with tempfile.TemporaryDirectory(prefix="audio-decode-") as tmp:
-        path = pathlib.Path(tmp) / "upload"
-        path.write_bytes(data)
-        source = open_source(path, max_duration_s)
-        chunks = list(pcm_chunks(source, max_duration_s))
-    samples = np.concatenate(chunks) if chunks else np.zeros(0)
-    return source.fmt, samples, check_length(source, len(samples))
-
-
-class LoudnessMeter:
-    """ITU-R BS.1770-4 integrated loudness of 48 kHz mono audio fed in chunks of any size.
-
-    The K-weighting filters carry their state from chunk to chunk; only the
-    energy of each 100 ms hop is kept (three hours is 108 000 floats), and
-    the 400 ms gating blocks are sums of four hops.
-    """
-
-    def __init__(self) -> None:
-        import numpy as np
-        self._state = [np.zeros(2) for _ in _K_WEIGHTING]
-        self._hops = array("d")
-        self._partial, self._partial_n = 0.0, 0
-
-    def feed(self, samples: Any) -> None:
-        """Add the next samples (float, full scale 1.0)."""
-        from scipy.signal import lfilter
-        y = samples
-        for i, (b, a) in enumerate(_K_WEIGHTING):
-            y, self._state[i] = lfilter(b, a, y, zi=self._state[i])
-        self._add_energy(y * y)
-
-    def _add_energy(self, squares: Any) -> None:
-        """Sum squares into whole 100 ms hops, keeping the unfinished one."""
-        head = min(len(squares), _HOP - self._partial_n)
-        self._partial += float(squares[:head].sum())
-        self._partial_n += head
-        if self._partial_n < _HOP:
-            return
-        self._hops.append(self._partial)
-        rest = squares[head:]
-        whole = len(rest) // _HOP * _HOP
-        self._hops.extend(rest[:whole].reshape(-1, _HOP).sum(axis=1).tolist())
-        self._partial, self._partial_n = float(rest[whole:].sum()), len(rest) - whole
-
-    def integrated(self) -> float:
-        """Gated loudness in LUFS so far; −inf if nothing passes the absolute gate."""
-        import numpy as np
-        hops = np.array(self._hops, dtype=np.float64)
-        if len(hops) < 4:
-            return -math.inf
-        blocks = np.convolve(hops, np.ones(4), mode="valid") / (4 * _HOP)
-        with np.errstate(divide="ignore"):
-            levels = -0.691 + 10 * np.log10(blocks)
-        loud = blocks[levels >= _ABSOLUTE_GATE_LUFS]
-        if not len(loud):
-            return -math.inf
-        relative = -0.691 + 10 * math.log10(loud.mean()) + _RELATIVE_GATE_LU
-        gated = blocks[(levels > relative) & (levels > _ABSOLUTE_GATE_LUFS)]
-        return -0.691 + 10 * math.log10(gated.mean()) if len(gated) else -math.inf
-
-
-def limit(x: Any, ceiling_dbfs: float = PEAK_CEILING_DBFS, window_s: float = 0.005) -> Any:
-    """A look-ahead peak limiter: the gain needed around each peak, held and smoothed
-    over ``window_s`` so it ducks without clicks, never letting a sample pass the ceiling."""
-    import numpy as np
-    from scipy.ndimage import minimum_filter1d, uniform_filter1d
-    ceiling = 10 ** (ceiling_dbfs / 20)
-    need = np.minimum(1.0, ceiling / np.maximum(np.abs(x), 1e-12))
-    if need.min() >= 1.0:
-        return x
-    width = max(1, int(window_s * RATE))
-    gain = uniform_filter1d(minimum_filter1d(need, size=4 * width + 1), size=2 * width + 1)
-    return x * np.minimum(gain, need)
-
-
-def limit_stream(chunks: Iterable[Any], ceiling_dbfs: float = PEAK_CEILING_DBFS,
-                 window_s: float = 0.005) -> Iterator[Any]:
-    """:func:`limit` over a stream of chunks, giving what it gives on the whole array.
-
-    The filters reach three windows either side of a sample, so each chunk
-    is limited with six windows of the audio before it as context and its
-    last six held back until the next arrives; the first and last chunks
-    keep the real edges, as on the whole array.
-    """
-    import numpy as np
-    margin = 6 * max(1, int(window_s * RATE))
-    before = held = np.zeros(0)
-    for chunk in chunks:
-        held = np.concatenate([held, chunk])
-        if len(held) <= margin:
-            continue
-        buf = np.concatenate([before, held])
-        yield limit(buf, ceiling_dbfs, window_s)[len(before):len(buf) - margin]
-        before, held = buf[max(0, len(buf) - 2 * margin):len(buf) - margin], held[-margin:]
-    if len(held):
-        yield limit(np.concatenate([before, held]), ceiling_dbfs, window_s)[len(before):]
 
 
 def _pcm16(samples: Any) -> bytes:
@@ -400,7 +142,7 @@ def measure(source: Source, max_duration_s: float = MAX_DURATION_S) -> Measured:
     if peak <= 10 ** (SILENCE_DBFS / 20):
         raise AudioError(f"the audio is silent (peak below {SILENCE_DBFS:.0f} dBFS)")
     loudness = meter.integrated()
-    if not math.isfinite(loudness) or loudness < _ABSOLUTE_GATE_LUFS:
+    if not math.isfinite(loudness) or loudness < ABSOLUTE_GATE_LUFS:
         raise AudioError("the audio is silent (integrated loudness below −70 LUFS)")
     return Measured(frames, duration, loudness)
 

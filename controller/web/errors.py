@@ -129,14 +129,15 @@ def _where(loc: list[str]) -> str:
     return ".".join(loc)
 
 
+#: Pydantic's bound errors: (what to say, the context key holding the bound).
+_BOUNDS = {"greater_than": ("above", "gt"), "greater_than_equal": ("at least", "ge"),
+           "less_than": ("below", "lt"), "less_than_equal": ("at most", "le")}
+
+
 def _bounds(kind: str, ctx: dict[str, Any]) -> str | None:
-    words = {"greater_than": "above", "greater_than_equal": "at least", "less_than": "below",
-             "less_than_equal": "at most"}
-    for key, word in words.items():
-        if kind == key:
-            limit = ctx.get(key.replace("greater_than_equal", "ge").replace(
-                "less_than_equal", "le").replace("greater_than", "gt").replace("less_than", "lt"))
-            return f"expected {word} {limit}"
+    if kind in _BOUNDS:
+        word, key = _BOUNDS[kind]
+        return f"expected {word} {ctx.get(key)}"
     if kind in ("string_too_short", "too_short"):
         return f"expected at least {ctx.get('min_length')} character(s)"
     if kind in ("string_too_long", "too_long"):

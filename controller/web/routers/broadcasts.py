@@ -3,9 +3,7 @@ the playback log, quiet hours and volumes."""
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
-from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -43,19 +41,13 @@ async def upload(request: Request, svc: Services = Depends(services)) -> Any:
     library = svc.audio_library
     await run_in_threadpool(library.acquire_slot)  # before a byte of the body is read
     try:
-        with _tempdir(library.directory) as folder:
+        with tempfile.TemporaryDirectory(prefix=".upload-", dir=library.directory) as folder:
             form = await read_upload(request, folder, UPLOAD_LIMIT)
             return await run_in_threadpool(
                 library.add_file, form.path, form.fields.get("title") or form.filename or "",
                 form.filename, slot_held=True)
     finally:
         library.release_slot()
-
-
-@contextlib.contextmanager
-def _tempdir(parent: Any) -> Iterator[Any]:
-    with tempfile.TemporaryDirectory(prefix=".upload-", dir=parent) as name:
-        yield name
 
 
 @router.get("/audio", dependencies=[allow(OPERATOR)],
