@@ -24,7 +24,6 @@ MAX_DOSSIER_LENGTH = 32
 #: screenshot and PUT it to the one-time URL in ``args["url"]``.
 CMD_RESTART = "restart"
 CMD_SCREENSHOT = "screenshot"
-KIOSK_COMMANDS = (CMD_RESTART, CMD_SCREENSHOT)
 
 SCALES = (3, 4, 5)
 DEFAULT_SCALE = 4

@@ -140,11 +140,7 @@ class ReaderPool:
         """Run one read statement on a borrowed connection; its rows, already fetched."""
         with self.connection() as db:
             cursor = db.execute(sql, params)
-            return Rows(cursor.fetchall(), cursor.description)
-
-    @property
-    def open_connections(self) -> int:
-        return self._made
+            return Rows(cursor.fetchall())
 
     def close(self) -> None:
         with self._lock:
@@ -157,10 +153,9 @@ class ReaderPool:
 class Rows:
     """Fetched rows with the cursor methods callers use (``fetchone``, ``fetchall``)."""
 
-    def __init__(self, rows: list[tuple[Any, ...]], description: Any):
+    def __init__(self, rows: list[tuple[Any, ...]]):
         self._rows = rows
         self._next = 0
-        self.description = description
 
     def fetchone(self) -> tuple[Any, ...] | None:
         if self._next >= len(self._rows):
