@@ -21,8 +21,10 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from controller.access import tokens as auth
+from controller.broadcasts.schedule import TIMEZONE, in_quiet_hours
 from controller.broker import CONTROLLER_USER, BrokerConfig, Mosquitto, free_port
 from controller.db.writer import open_writer
 from controller.fleet.registry import Registry
@@ -110,6 +112,7 @@ class Demo:
         with urllib.request.urlopen(request, timeout=30) as response:
             audio = json.load(response)
         local = dt.datetime.now(dt.UTC) + dt.timedelta(hours=7, seconds=self.bulletin_in)
+        self._keep_quiet_hours_clear_of(local)
         hamlets = sorted({h for _, h, _ in made})[:2]
         self.send("POST", "/api/v1/broadcasts", {
             "audio_id": audio["id"], "start": local.replace(tzinfo=None).isoformat(),
@@ -118,6 +121,21 @@ class Demo:
         self.send("POST", "/api/v1/broadcasts", {
             "audio_id": audio["id"], "start": f"{tomorrow}T06:30", "rrule": "FREQ=DAILY",
             "title": "Bản tin sáng hằng ngày"})
+
+    def _keep_quiet_hours_clear_of(self, local: dt.datetime) -> None:
+        """A demo started in the evening would have its test bulletin (at ``local``, the
+        commune's wall time) refused in the quiet hours (21:00–05:30): move them, for this
+        demo only, to an hour half a day away, which holds neither that bulletin nor the
+        daily 06:30 one."""
+        quiet = tuple(dt.time.fromisoformat(t) for t in
+                      self.send("GET", "/api/v1/speakers/quiet-hours", None)["quiet_hours"])
+        start = local.replace(tzinfo=ZoneInfo(TIMEZONE))
+        if not in_quiet_hours(start, 120, TIMEZONE, quiet):  # type: ignore[arg-type]
+            return
+        moved = [(local + dt.timedelta(hours=h)).strftime("%H:%M") for h in (12, 13)]
+        self.send("PUT", "/api/v1/speakers/quiet-hours", {"from": moved[0], "to": moved[1]})
+        print(f"demo: quiet hours moved to {moved[0]}–{moved[1]} so that the test bulletin "
+              "may play now", flush=True)
 
     def _roster_for_window_kiosk(self) -> None:
         """An officer on duty at the window kiosk's desk, so its ratings carry one."""
@@ -132,8 +150,9 @@ class Demo:
             "end": (now + dt.timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%SZ")})
 
     def send(self, method: str, path: str, body: Any) -> Any:
+        data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
-            self.api_url + path, data=json.dumps(body).encode(), method=method,
+            self.api_url + path, data=data, method=method,
             headers={"Authorization": f"Bearer {self.token}",
                      "Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as response:
