@@ -21,6 +21,10 @@ PASSWORD = "bench-password"
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+#: Accounts for the raw broker benchmark's publishers (bench.workers publish).
+RAW_CLIENTS = 20
+
+
 class Rig:
     """Owns the temporary folder and every process a benchmark starts."""
 
@@ -31,7 +35,9 @@ class Rig:
         self.broker_config.set_user(CONTROLLER_USER, PASSWORD)
         for device_id, _ in devices:
             self.broker_config.set_user(device_id, PASSWORD)
-        self.broker_config.set_user("bench-raw", PASSWORD)
+        # Raw publishers: an account each, as the broker makes the username the client id.
+        for i in range(RAW_CLIENTS):
+            self.broker_config.set_user(f"bench-raw-{i:02d}", PASSWORD)
         self.broker = Mosquitto(self.broker_config)
         self.devices = devices
         self.children: list[subprocess.Popen[Any]] = []

@@ -35,14 +35,16 @@ def publish(spec: dict[str, Any]) -> None:
     threads = []
     for i in range(spec["clients"]):
         def run(i: int = i) -> None:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"raw-pub-{spec['id']}-{i}",
+            # One account per client: the broker makes the username the client id.
+            account = f"bench-raw-{spec['id'] * spec['clients'] + i:02d}"
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=account,
                                  protocol=mqtt.MQTTv5)
-            client.username_pw_set("bench-raw", spec["password"])
+            client.username_pw_set(account, spec["password"])
             client.max_inflight_messages_set(spec["window"])
             client.max_queued_messages_set(0)
             client.connect("127.0.0.1", spec["port"])
             client.loop_start()
-            topic = "tt/v1/dev/bench-raw/events"
+            topic = f"tt/v1/dev/{account}/events"
             infos = [client.publish(topic, payload, qos=1) for _ in range(spec["count"])]
             for info in infos:
                 info.wait_for_publish()

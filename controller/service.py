@@ -18,9 +18,11 @@ from controller.access.sessions import IDLE_S, Sessions
 from controller.broadcasts.audio_library import AudioLibrary
 from controller.broadcasts.items import Broadcasts
 from controller.broadcasts.receipts import store_receipt
+from controller.broker import BrokerConfig
 from controller.db.connection import ReaderPool, check_or_set_aside, connect
 from controller.db.migrations import migrate
 from controller.db.writer import Writer
+from controller.fleet import rate_limit
 from controller.fleet.commands import Commands, store_result
 from controller.fleet.desired_config import DesiredConfig, store_applied
 from controller.fleet.device_auth import DeviceAuth
@@ -28,6 +30,7 @@ from controller.fleet.hub import Hub
 from controller.fleet.ingest import Ingestor
 from controller.fleet.metrics import Metrics
 from controller.fleet.registry import Registry
+from controller.fleet.revocation import Revocation
 from controller.ratings import alerts as alerts_module
 from controller.ratings import cases
 from controller.ratings.roster import Roster
@@ -60,10 +63,12 @@ class Controller:
         broker_passwd: str | pathlib.Path | None = None,
         http_workers: int = 16, readers: int = 8, header_timeout: float = 10.0,
         body_timeout: float = 30.0, session_idle_s: float = IDLE_S,
+        device_rate: float = rate_limit.RATE, device_burst: float = rate_limit.BURST,
     ):
         self.db_path = pathlib.Path(db_path)
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.metrics = Metrics()
+        self.limiter = rate_limit.RateLimiter(device_rate, device_burst)
         self._stop = threading.Event()
         self.sweep_interval = sweep_interval
         #: Where a corrupt database found at start was moved (reported by health).
@@ -94,14 +99,14 @@ class Controller:
     def _build(self, mqtt: MqttSettings, media_dir: str | pathlib.Path | None,
                broker_passwd: str | pathlib.Path | None) -> None:
         """Every domain service, each given only what it needs."""
-        self.hub = Hub(mqtt, self.metrics)
+        self.hub = Hub(mqtt, self.metrics, self.limiter)
         self.registry = Registry(self.writer)
         self.ingestor = Ingestor(self.writer, self.hub.publish_ack, self.metrics,
                                  role_of=self.registry.role_of)
         self.commands = Commands(self.writer, self.hub.publish_command)
         self.desired_config = DesiredConfig(self.writer, self.hub.publish_config)
         self.alerts = alerts_module.Alerts(self.writer, self._publish_alert)
-        rating_store = RatingStore([cases.open_case, self.alerts.check])
+        rating_store = RatingStore([self.alerts.check_pace, cases.open_case, self.alerts.check])
         self.ingestor.register(EVENT_RATING, rating_store.store)
         self.ingestor.register(EVENT_RATING_DETAIL, rating_store.store_detail)
         self.ingestor.register(EVENT_COMMAND_RESULT, store_result)
@@ -109,6 +114,9 @@ class Controller:
         self.ingestor.register(EVENT_PLAYBACK, store_receipt)
         self.audio_library = AudioLibrary(self.writer, media_dir or self.db_path.parent / "audio")
         self.device_auth = DeviceAuth(broker_passwd)
+        # The broker's files live together: its accounts' folder is its config's.
+        broker = BrokerConfig(pathlib.Path(broker_passwd).parent) if broker_passwd else None
+        self.revocation = Revocation(self.registry, broker)
         self.broadcasts = Broadcasts(self.writer, self.readers, self.desired_config)
         self.roster = Roster(self.writer, self.readers, self.desired_config)
         self.screenshots = Screenshots(self.writer, self.commands)
@@ -120,7 +128,8 @@ class Controller:
             commands=self.commands, desired_config=self.desired_config,
             device_auth=self.device_auth, alerts=self.alerts, roster=self.roster,
             screenshots=self.screenshots, audio_library=self.audio_library,
-            broadcasts=self.broadcasts, sessions=self.sessions, health=self.health)
+            broadcasts=self.broadcasts, sessions=self.sessions, revocation=self.revocation,
+            health=self.health)
 
     def _audit(self, entry: dict[str, object]) -> None:
         """Record a state-changing request through the writer (not waited for)."""

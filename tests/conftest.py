@@ -17,9 +17,21 @@ from controller.broker import CONTROLLER_USER, BrokerConfig, Mosquitto, free_por
 from controller.service import Controller
 from node_runtime.config import MqttSettings, NodeConfig
 from node_runtime.node import Node
+from wire.topics import ROOT
 
 CONTROLLER_PASSWORD = "controller-test-password"
 DEVICE_PASSWORD = "device-test-password"
+#: A test's own account with the controller's access, for listening and forging beside a
+#: running controller: the broker makes the username the client id, so a second
+#: connection with the controller's account would close the controller's.
+PEER_USER, PEER_PASSWORD = "test-peer", "test-peer-password"
+
+
+class TestBrokerConfig(BrokerConfig):
+    """The project's broker configuration plus the tests' peer account."""
+
+    def acl_lines(self) -> list[str]:
+        return [f"user {PEER_USER}", f"topic readwrite {ROOT}/#", "", *super().acl_lines()]
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
@@ -38,8 +50,9 @@ class BrokerFixture:
     """A Mosquitto with the controller's account and any device accounts asked for."""
 
     def __init__(self, directory: pathlib.Path):
-        self.config = BrokerConfig(directory, port=free_port())
+        self.config = TestBrokerConfig(directory, port=free_port())
         self.config.set_user(CONTROLLER_USER, CONTROLLER_PASSWORD)
+        self.config.set_user(PEER_USER, PEER_PASSWORD)
         self.process = Mosquitto(self.config)
 
     @property
@@ -55,6 +68,11 @@ class BrokerFixture:
         return MqttSettings(port=self.port, username=CONTROLLER_USER,
                             password=CONTROLLER_PASSWORD, keepalive=5,
                             reconnect_min=0.1, reconnect_max=1.0)
+
+    def peer_settings(self) -> MqttSettings:
+        """The test peer's account (see :data:`PEER_USER`)."""
+        return MqttSettings(port=self.port, username=PEER_USER, password=PEER_PASSWORD,
+                            keepalive=5, reconnect_min=0.1, reconnect_max=1.0)
 
     def device_settings(self, device_id: str, keepalive: int = 5) -> MqttSettings:
         return MqttSettings(port=self.port, username=device_id, password=DEVICE_PASSWORD,

@@ -15,13 +15,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from conftest import (
-    CONTROLLER_PASSWORD,
     DEVICE_PASSWORD,
+    PEER_PASSWORD,
+    PEER_USER,
     node_config,
     wait_for,
     write_node_file,
 )
-from controller.broker import CONTROLLER_USER
 from controller.broker.config import MAX_PACKET_BYTES
 from controller.fleet.registry import get_device, list_devices
 from node_runtime.node import Node
@@ -38,7 +38,9 @@ def event_count(controller, device_id: str) -> tuple[int, int]:
         (device_id,)).fetchone()
 
 
-def raw_client(broker, username=CONTROLLER_USER, password=CONTROLLER_PASSWORD) -> mqtt.Client:
+def raw_client(broker, username=PEER_USER, password=PEER_PASSWORD) -> mqtt.Client:
+    """A paho client; by default the tests' peer, which may write anywhere (as the
+    controller may) without taking the controller's client id."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{username}",
                          protocol=mqtt.MQTTv5)
     client.username_pw_set(username, password)

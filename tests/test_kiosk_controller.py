@@ -43,6 +43,17 @@ def rate(node, level: int, **data):
     return node.emit(EVENT_RATING, body)
 
 
+def on_duty(api, kiosk: str, officer: str, desk: str | None = None) -> None:
+    """Put ``officer`` on duty from now at the kiosk's desk (a later shift wins)."""
+    desk = desk or f"desk-{kiosk}"
+    api("PUT", f"/api/v1/officers/{officer}", {"name": officer.title()})
+    api("PUT", f"/api/v1/desks/{desk}", {"name": desk, "kiosk": kiosk})
+    now = utc_now()
+    api("POST", "/api/v1/roster", {"desk": desk, "officer": officer,
+                                   "start": format_ts(now - dt.timedelta(milliseconds=1)),
+                                   "end": format_ts(now + dt.timedelta(hours=3))})
+
+
 def test_roster_officer_on_duty_reaches_kiosk_config_and_ratings(controller, make_node, api):
     node = make_node("kiosk-c1", controller=controller)
     api("PUT", "/api/v1/officers/lan", {"name": "Nguyễn Thị Lan", "title": "Công chức tư pháp"})
@@ -59,11 +70,53 @@ def test_roster_officer_on_duty_reaches_kiosk_config_and_ratings(controller, mak
     assert got[0]["desk"] == "mot-cua-1" and got[0]["officer"] == "lan"
 
 
+def test_rating_desk_and_officer_come_from_the_roster_not_the_kiosk(controller, make_node,
+                                                                   api):
+    node = make_node("kiosk-c11", controller=controller)
+    on_duty(api, "kiosk-c11", "lan", desk="mot-cua-2")
+    rate(node, 1, desk_id="other-desk", officer={"id": "mallory", "name": "M"})
+    got = wait_for(lambda: api("GET", "/api/v1/ratings", device="kiosk-c11"))
+    assert got[0]["desk"] == "mot-cua-2" and got[0]["officer"] == "lan"
+    assert got[0]["data"]["officer"]["id"] == "mallory"  # what the kiosk said, kept
+    # A kiosk the controller has at no desk: its ratings are attributed to no one.
+    stray = make_node("kiosk-c12", controller=controller)
+    rate(stray, 4, desk_id="mot-cua-2", officer={"id": "lan"})
+    got = wait_for(lambda: api("GET", "/api/v1/ratings", device="kiosk-c12"))
+    assert got[0]["desk"] is None and got[0]["officer"] is None
+
+
+def test_paced_ballot_stuffing_is_flagged_and_alerted(controller, make_node, api,
+                                                     monkeypatch):
+    """One tap every 12 s for an hour passes the kiosk's rapid-tap check; the controller
+    flags the kiosk's ratings once they pass 120 in an hour, and alerts once."""
+    from wire import messages
+    node = make_node("kiosk-c13", controller=controller)
+    start = utc_now() - dt.timedelta(hours=1)
+    ticks = iter(range(10_000))
+    monkeypatch.setattr(messages, "utc_now",
+                        lambda: start + dt.timedelta(seconds=12 * next(ticks)))
+    for _ in range(300):
+        rate(node, 1)  # "very satisfied", to lift the desk's index
+    monkeypatch.undo()
+    wait_for(lambda: node.outbox.depth == 0, timeout=30)
+    alerts = wait_for(lambda: api("GET", "/api/v1/alerts"))
+    assert [(a["kind"], a["desk"]) for a in alerts] == [("pace", "kiosk-c13")]
+    assert alerts[0]["answers"] == 121
+    # At the 121st, every rating of that hour is flagged, and each later one while the
+    # pace lasts.
+    assert len(api("GET", "/api/v1/ratings", device="kiosk-c13")) == 0
+    assert len(api("GET", "/api/v1/ratings", device="kiosk-c13", include_misuse="true")) == 300
+    assert api("GET", "/api/v1/ratings/stats")["count"] == 0
+
+
 def test_ratings_filters_leave_misuse_out_unless_asked(controller, make_node, api):
     node = make_node("kiosk-c2", controller=controller)
-    rate(node, 1, officer={"id": "a"})
-    rate(node, 1, officer={"id": "a"}, misuse=True)
-    rate(node, 3, officer={"id": "b"})
+    on_duty(api, "kiosk-c2", "a")
+    rate(node, 1)
+    rate(node, 1, misuse=True)
+    wait_for(lambda: node.outbox.depth == 0)
+    on_duty(api, "kiosk-c2", "b")
+    rate(node, 3)
     wait_for(lambda: node.outbox.depth == 0)
     assert len(api("GET", "/api/v1/ratings")) == 2
     assert len(api("GET", "/api/v1/ratings", include_misuse="true")) == 3
@@ -74,9 +127,12 @@ def test_ratings_filters_leave_misuse_out_unless_asked(controller, make_node, ap
 
 def test_stats_give_satisfaction_index_by_officer_and_reason(controller, make_node, api):
     node = make_node("kiosk-c3", controller=controller)
-    for level, officer in ((1, "a"), (2, "a"), (4, "a"), (3, "b")):
-        rate(node, level, officer={"id": officer}, ts_local="2026-03-02T09:15:00.000+07:00")
-    bad = rate(node, 4, officer={"id": "b"}, ts_local="2026-03-02T14:00:00.000+07:00")
+    for officer, levels in (("a", (1, 2, 4)), ("b", (3,))):
+        on_duty(api, "kiosk-c3", officer)
+        for level in levels:
+            rate(node, level, ts_local="2026-03-02T09:15:00.000+07:00")
+        wait_for(lambda: node.outbox.depth == 0)
+    bad = rate(node, 4, ts_local="2026-03-02T14:00:00.000+07:00")
     node.emit(EVENT_RATING_DETAIL, {"rating_id": bad["id"], "reasons": ["waited", "papers"]})
     wait_for(lambda: node.outbox.depth == 0)
     stats = api("GET", "/api/v1/ratings/stats")
@@ -93,7 +149,7 @@ def test_alert_raised_published_and_listed_for_negative_desk(controller, make_no
                                                              broker):
     received: list[dict] = []
     got_one = threading.Event()
-    listener = MqttSession("alert-listener", broker.controller_settings())
+    listener = MqttSession("alert-listener", broker.peer_settings())
     listener.subscribe(ALERTS, lambda t, p: (received.append(json.loads(p)), got_one.set()))
     listener.start()
     try:
@@ -178,8 +234,10 @@ def test_roster_refresh_slides_the_kiosks_week_of_shifts(controller, make_node, 
 def test_report_csv_per_officer_for_the_district(controller, make_node, api):
     node = make_node("kiosk-c9", controller=controller)
     api("PUT", "/api/v1/officers/lan", {"name": "Nguyễn Thị Lan", "title": "Tư pháp"})
+    on_duty(api, "kiosk-c9", "lan")
+    api("PUT", "/api/v1/officers/lan", {"name": "Nguyễn Thị Lan", "title": "Tư pháp"})
     for level in (1, 1, 2, 4):
-        rate(node, level, officer={"id": "lan"})
+        rate(node, level)
     wait_for(lambda: node.outbox.depth == 0)
     response = requests.get(api.url + "/api/v1/ratings/report.csv", headers=api.headers,
                             timeout=10)

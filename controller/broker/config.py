@@ -23,12 +23,10 @@ log = logging.getLogger(__name__)
 
 CONTROLLER_USER = CONTROLLER_ACCOUNT
 MAX_PACKET_BYTES = 2 * MAX_PAYLOAD_BYTES
-
-
-
-
-
-
+#: Where Mosquitto writes its process id (in its persistence folder), so that
+#: ``device revoke`` can make it re-read its accounts, closing the revoked one's
+#: connection, with or without systemd.
+PID_FILE = "mosquitto.pid"
 
 
 class BrokerConfig:
@@ -81,14 +79,32 @@ class BrokerConfig:
         self._write(self.passwd, "".join(password_file_line(u, h)
                                          for u, h in sorted(users.items())))
 
+    def remove_user(self, username: str) -> bool:
+        """Remove an account (takes effect on the broker's next reload, which also closes
+        that account's open connection); False if there was none."""
+        users = self.users()
+        if users.pop(username, None) is None:
+            return False
+        self._write(self.passwd, "".join(password_file_line(u, h)
+                                         for u, h in sorted(users.items())))
+        return True
+
+    def acl_lines(self) -> list[str]:
+        """The ACL file: the controller reads and writes the whole tree; each device
+        only its own subtree (``%u`` is the username, which is also the client id)."""
+        return [f"user {CONTROLLER_USER}", f"topic readwrite {ROOT}/#", "", *acl_patterns(), ""]
+
+    @property
+    def pid_file(self) -> pathlib.Path:
+        return self.persistence_dir.resolve() / PID_FILE
+
     def write(self) -> None:
         """Write mosquitto.conf and the ACL file (the password file is kept)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.persistence_dir.mkdir(parents=True, exist_ok=True)
         if not self.passwd.exists():
             self._write(self.passwd, "")
-        acl = [f"user {CONTROLLER_USER}", f"topic readwrite {ROOT}/#", "", *acl_patterns(), ""]
-        self._write(self.acl, "\n".join(acl))
+        self._write(self.acl, "\n".join(self.acl_lines()))
         d = self.directory.resolve()
         self._write(self.conf, "\n".join([
             "# Written by thanthien; regenerate rather than edit.",
@@ -98,6 +114,7 @@ class BrokerConfig:
             "allow_anonymous false",
             f"password_file {d / 'passwd'}",
             f"acl_file {d / 'acl'}",
+            f"pid_file {self.pid_file}",
             *self._listeners(),
             "persistence true",
             f"persistence_location {self.persistence_dir.resolve()}/",
@@ -118,12 +135,18 @@ class BrokerConfig:
         ]))
 
     def _listeners(self) -> list[str]:
-        """The listener lines; TLS options follow the listener they belong to."""
-        lines = [f"listener {self.port} {self.host}"]
+        """The listener lines; the options that follow one belong to it.
+
+        On every listener the client id is the username: no one can connect under
+        another's id (Mosquitto would close that one's connection), the controller's
+        included. Mosquitto 2.0 reads this option from the listener even with
+        ``per_listener_settings false``: given once at the top it is ignored."""
+        lines = [f"listener {self.port} {self.host}", "use_username_as_clientid true"]
         if self.tls_cert:
             lines += [f"certfile {self.tls_cert}", f"keyfile {self.tls_key}"]
         if self.local_plain_port is not None:
-            lines.append(f"listener {self.local_plain_port} 127.0.0.1")
+            lines += [f"listener {self.local_plain_port} 127.0.0.1",
+                      "use_username_as_clientid true"]
         return lines
 
     @staticmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pathlib
 import shutil
 import signal
 import socket
@@ -21,6 +22,31 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def signal_reload(config: BrokerConfig) -> bool:
+    """Make the Mosquitto running ``config`` (systemd's or a child) re-read its accounts
+    and ACL now: SIGHUP to the process id in the ``pid_file`` its conf names. A removed
+    account's open connection is closed by that reload. False when no such broker runs
+    (no pid file, or the pid is no longer a mosquitto process)."""
+    try:
+        conf = config.conf.read_text()
+    except OSError:
+        return False
+    pid_files = [line.split(None, 1)[1].strip() for line in conf.splitlines()
+                 if line.startswith("pid_file ")]
+    try:
+        pid = int(pathlib.Path(pid_files[-1]).read_text().strip())
+        comm = pathlib.Path(f"/proc/{pid}/comm").read_text().strip()
+    except (IndexError, OSError, ValueError):
+        return False
+    if comm != "mosquitto":
+        return False  # a stale pid file: never signal someone else's process
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except OSError as exc:
+        raise BrokerError(f"cannot signal the broker (pid {pid}) to reload: {exc}") from exc
+    return True
 
 
 class Mosquitto:

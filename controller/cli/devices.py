@@ -1,4 +1,4 @@
-"""``thanthien-controller device add|import|list``: register devices with the broker and
+"""``thanthien-controller device add|import|list|revoke``: register devices with the broker and
 the registry, online (a new identity and its node file) or from an account made offline."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from controller.db.writer import open_writer
 from controller.errors import BrokerError
 from controller.fleet import registry
 from controller.fleet.registry import Registry
+from controller.fleet.revocation import Revocation
 from provisioning.identity import new_identity
 from provisioning.node_file import node_file_text
 from wire.topics import check_device_id
@@ -41,12 +42,24 @@ def add_parser(sub: Any) -> None:
     imp.add_argument("--role", required=True, choices=registry.ROLES)
     imp.add_argument("--broker-dir", required=True)
     dsub.add_parser("list", help="list devices")
+    rev = dsub.add_parser("revoke", help="refuse a device from now on: its broker account is "
+                          "removed and the running broker reloaded, closing its connection")
+    rev.add_argument("device_id")
+    rev.add_argument("--broker-dir", required=True, help="the broker's config folder")
 
 
 def run(args: argparse.Namespace, data: pathlib.Path) -> int:
     with open_writer(data / DB_NAME) as writer:
         reg = Registry(writer)
-        if args.action == "list":
+        if args.action == "revoke":
+            result = Revocation(reg, BrokerConfig(args.broker_dir)).revoke(args.device_id)
+            at_broker = ("its connection was closed" if result["broker_reloaded"] else
+                         "no running broker found: reload it (systemctl reload "
+                         "thanthien-broker) if it runs elsewhere")
+            print(f"device {args.device_id} revoked; broker account "
+                  f"{'removed' if result['broker_account_removed'] else 'was already gone'}; "
+                  f"{at_broker}.")
+        elif args.action == "list":
             for d in registry.list_devices(writer.db):
                 state = "online" if d["online"] else "offline"
                 print(f"{d['id']:24} {d['role'] or '-':8} {d['status']:9} {state}")

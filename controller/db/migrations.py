@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 class Migration:
     name: str
     statements: tuple[str, ...]
+    #: Rebuilds a table others refer to: run with foreign keys off, then checked
+    #: (``PRAGMA foreign_key_check``) before it commits.
+    rebuilds: bool = False
 
     def apply(self, db: sqlite_utils.Database) -> None:
         for script in self.statements:
@@ -41,6 +44,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("event_quarantine", (fleet.QUARANTINE,)),
     Migration("users_and_audit", (access.USERS, access.AUDIT)),
     Migration("sessions", (access.SESSIONS,)),
+    Migration("device_revocation", (fleet.REVOKED,), rebuilds=True),
+    Migration("alert_kinds", (ratings.ALERT_KINDS,)),
 )
 
 
@@ -63,10 +68,18 @@ def migrate(db: sqlite_utils.Database) -> int:
     for migration in MIGRATIONS:
         if migration.name in done:
             continue
-        with db.conn:
-            db.execute("BEGIN IMMEDIATE")
-            migration.apply(db)
-            db.execute("INSERT INTO schema_migrations (name) VALUES (?)", (migration.name,))
+        if migration.rebuilds:
+            db.execute("PRAGMA foreign_keys=OFF")  # no effect inside a transaction
+        try:
+            with db.conn:
+                db.execute("BEGIN IMMEDIATE")
+                migration.apply(db)
+                if migration.rebuilds and db.execute("PRAGMA foreign_key_check").fetchone():
+                    raise StorageError(f"migration {migration.name} broke a foreign key")
+                db.execute("INSERT INTO schema_migrations (name) VALUES (?)", (migration.name,))
+        finally:
+            if migration.rebuilds:
+                db.execute("PRAGMA foreign_keys=ON")
         log.info("database migrated: %s", migration.name)
     return len(MIGRATIONS)
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from typing import Any
 
 from controller.fleet.commands import Commands
 from controller.fleet.ingest import Ingestor
 from controller.fleet.metrics import Metrics
+from controller.fleet.rate_limit import RateLimiter
 from controller.fleet.registry import Registry
 from node_runtime.config import MqttSettings
 from node_runtime.session import MqttSession
@@ -29,8 +31,11 @@ CLIENT_ID = "thanthien-controller"
 class Hub:
     """Routes device messages; publishes acks, commands and desired configs."""
 
-    def __init__(self, settings: MqttSettings, metrics: Metrics):
+    def __init__(self, settings: MqttSettings, metrics: Metrics,
+                 limiter: RateLimiter | None = None):
         self.metrics = metrics
+        self.limiter = limiter or RateLimiter()
+        self._throttled: dict[str, float] = {}  # device -> when last logged; one per account
         # MQTT 3.1.1 for the controller's own connection: it uses no MQTT 5 feature,
         # and paho parses MQTT 5 properties of every message in Python (a tenth of
         # the controller's CPU at full ingestion). Devices still speak MQTT 5.
@@ -94,8 +99,11 @@ class Hub:
 
     def _telemetry(self, topic: str, payload: bytes) -> None:
         decoded = self._decode(topic, payload, Topic.TELEMETRY)
-        if decoded is not None and self.registry is not None:
-            self.registry.telemetry(*decoded)
+        if decoded is None or self.registry is None:
+            return
+        if not self._within_rate(decoded[0], "telemetry_dropped"):
+            return  # the next report replaces it
+        self.registry.telemetry(*decoded)
 
     def _events(self, topic: str, payload: bytes) -> None:
         decoded = self._decode(topic, payload, Topic.EVENTS)
@@ -111,9 +119,24 @@ class Hub:
                          f"event {event['id']} names device {event['device']!r} but came on "
                          f"{device_id}'s topic")
             return
+        if not self._within_rate(device_id, "events_delayed"):
+            return  # not acked: the node keeps it and sends it again later
         self.registry.heard(device_id)
         self.metrics.count("events_received")
         self.ingestor.accept(event)
+
+    def _within_rate(self, device_id: str, counter: str) -> bool:
+        """The device's rate limit; over it, count (and log once a minute per device)."""
+        if self.limiter.allow(device_id):
+            return True
+        self.metrics.count(counter)
+        now = time.monotonic()
+        if now - self._throttled.get(device_id, -60.0) >= 60.0:
+            self._throttled[device_id] = now
+            log.warning("device %s is over its rate (%g messages/s, bursts of %g): its "
+                        "events wait for the node to send them again; telemetry dropped",
+                        device_id, self.limiter.rate, self.limiter.burst)
+        return False
 
     def _refuse(self, reason: str, topic: str, detail: str) -> None:
         log.warning("rejected message on %s (%s): %s", topic, reason, detail)

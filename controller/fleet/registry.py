@@ -129,7 +129,25 @@ class Registry:
             "SELECT role FROM devices WHERE id = ?", (device_id,)).fetchone())
         if row is None:
             raise NotFound(f"no device {device_id!r}")
+        if self._status.get(device_id) == "revoked":
+            raise InvalidRequest(f"device {device_id!r} is revoked: give it new credentials "
+                                 "(device add) rather than approving it again")
         return self.add(device_id, row[0] or "sim")
+
+    def revoke(self, device_id: str) -> dict[str, Any]:
+        """Refuse the device from now on (its history is kept); see
+        :func:`controller.fleet.revocation.revoke` for the broker's side."""
+        def task(db: sqlite_utils.Database) -> int:
+            return db.execute("UPDATE devices SET status = 'revoked', online = 0, revoked = ?"
+                              " WHERE id = ?", (time.time(), device_id)).rowcount
+        if not self.writer.call(task):
+            raise NotFound(f"no device {device_id!r}")
+        with self._lock:
+            self._status[device_id] = "revoked"
+            self._liveness.pop(device_id, None)
+            self._limits.pop(device_id, None)
+        log.warning("device %s revoked", device_id)
+        return {"id": device_id, "role": self._roles.get(device_id), "status": "revoked"}
 
     # -- what devices say ------------------------------------------------------------
 

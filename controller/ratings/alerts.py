@@ -1,10 +1,20 @@
-"""Alerts: a desk getting many negative answers in a short time.
+"""Alerts: a desk getting many negative answers in a short time, or a kiosk rated
+faster than any desk serves citizens.
 
-HappyOrNot's rule of thumb, the default here: at least 50 % dissatisfied
-answers within 15 minutes, with at least 4 answers. Checked after each
-rating inside its transaction; an alert is stored, shown by the API and
-published (not retained) on ``tt/v1/alerts`` once committed. A desk alerts
-at most once per window. Leaders can change the rule; it is kept in the database.
+``negative``: HappyOrNot's rule of thumb, the default here: at least 50 %
+dissatisfied answers within 15 minutes, with at least 4 answers. Leaders can
+change the rule; it is kept in the database.
+
+``pace``: more than :data:`PACE_MAX` ratings from one kiosk within an hour
+(one every 30 s, sustained; a one-stop desk serves a citizen in minutes) is
+ballot stuffing, paced to pass the kiosk's own rapid-tap check: one tap every
+12 s for an hour. Those ratings, and the kiosk's next ones while the pace
+lasts, are flagged as misuse: they stay listed (``include_misuse``) but
+count in no statistic and open no case.
+
+Both are checked after each rating inside its transaction; an alert is
+stored, shown by the API and published (not retained) on ``tt/v1/alerts``
+once committed. A desk alerts at most once per window and kind.
 """
 
 from __future__ import annotations
@@ -29,6 +39,9 @@ Publish = Callable[[dict[str, Any]], None]
 #: The longest alert window: a day. (Regression: a window of 1e11 s made every
 #: dissatisfied rating fail to store, its window start before year 1.)
 MAX_WINDOW_S = 86400.0
+#: Ratings one kiosk may file within :data:`PACE_WINDOW_S` before they are flagged.
+PACE_MAX = 120
+PACE_WINDOW_S = 3600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +70,30 @@ class Alerts:
             " VALUES (1, ?, ?, ?)", (rules.window_s, rules.min_answers, rules.negative_share)))
         self.rules = rules
 
+    def check_pace(self, db: sqlite_utils.Database, rating: dict[str, Any]) -> None:
+        """Rating hook, before the others: flag a kiosk's ratings as misuse, and alert
+        once an hour, while it files more than :data:`PACE_MAX` an hour."""
+        device, end = rating["device"], rating["ts"]
+        start = format_ts(parse_ts(end) - dt.timedelta(seconds=PACE_WINDOW_S))
+        (count,) = db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM ratings WHERE device = ? AND ts > ?"
+            " AND ts <= ? LIMIT ?)", (device, start, end, PACE_MAX + 1)).fetchone()
+        if count <= PACE_MAX:
+            return
+        db.execute("UPDATE ratings SET misuse = 1 WHERE device = ? AND ts > ? AND ts <= ?"
+                   " AND misuse = 0", (device, start, end))
+        rating["misuse"] = True
+        desk = rating["desk"] or device
+        if db.execute("SELECT 1 FROM alerts WHERE desk = ? AND kind = 'pace' AND ts > ?",
+                      (desk, start)).fetchone():
+            return
+        (count,) = db.execute("SELECT count(*) FROM ratings WHERE device = ? AND ts > ?"
+                              " AND ts <= ?", (device, start, end)).fetchone()
+        cursor = db.execute(
+            "INSERT INTO alerts (desk, ts, window_start, answers, negative, created, kind)"
+            " VALUES (?, ?, ?, ?, 0, ?, 'pace')", (desk, end, start, count, time.time()))
+        self._pending.append(int(cursor.lastrowid or 0))
+
     def check(self, db: sqlite_utils.Database, rating: dict[str, Any]) -> None:
         """Rating hook: raise an alert for the rating's desk if the rule is met."""
         desk = rating["desk"] or rating["device"]
@@ -70,7 +107,8 @@ class Alerts:
             (desk, start, rating["ts"])).fetchone()
         if answers < self.rules.min_answers or negative / answers < self.rules.negative_share:
             return
-        if db.execute("SELECT 1 FROM alerts WHERE desk = ? AND ts > ?", (desk, start)).fetchone():
+        if db.execute("SELECT 1 FROM alerts WHERE desk = ? AND kind = 'negative' AND ts > ?",
+                      (desk, start)).fetchone():
             return  # already alerted for this window
         cursor = db.execute(
             "INSERT INTO alerts (desk, ts, window_start, answers, negative, created)"
@@ -87,15 +125,16 @@ class Alerts:
             f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id IN ({', '.join('?' * len(ids))})"
             " ORDER BY id", ids).fetchall() if ids else []
         for alert in (dict(zip(_ALERT_FIELDS, row, strict=True)) for row in rows):
-            log.warning("alert: desk %s had %s negative of %s answers since %s", alert["desk"],
-                        alert["negative"], alert["answers"], alert["window_start"])
+            log.warning("alert (%s): desk %s had %s negative of %s answers since %s",
+                        alert["kind"], alert["desk"], alert["negative"], alert["answers"],
+                        alert["window_start"])
             try:
                 self._publish(alert)
             except Exception:
                 log.exception("publishing alert %s failed", alert["id"])
 
 
-_ALERT_FIELDS = ("id", "desk", "ts", "window_start", "answers", "negative")
+_ALERT_FIELDS = ("id", "kind", "desk", "ts", "window_start", "answers", "negative")
 _ALERT_COLUMNS = ", ".join(_ALERT_FIELDS)
 
 
@@ -111,8 +150,13 @@ def list_alerts(db: sqlite_utils.Database, since: str | None = None,
     return [dict(zip(_ALERT_FIELDS, r, strict=True)) for r in rows]
 
 
+#: The ``type`` an alert is published with, by kind.
+PAYLOAD_TYPES = {"negative": "negative_ratings", "pace": "rating_pace"}
+
+
 def alert_payload(alert: dict[str, Any]) -> bytes:
-    return json.dumps({"v": 1, "type": "negative_ratings", **alert}, ensure_ascii=False).encode()
+    return json.dumps({"v": 1, "type": PAYLOAD_TYPES[alert["kind"]], **alert},
+                      ensure_ascii=False).encode()
 
 
 def parse_rules(body: dict[str, Any], current: AlertRules) -> AlertRules:

@@ -1,7 +1,8 @@
 """Citizens' ratings: stored from kiosk events, listed and filtered for the API.
 
-A ``rating`` event becomes a row at once, attributed to a desk and to the
-officer on duty (the one the kiosk showed, else the roster's); a later
+A ``rating`` event becomes a row at once, attributed to the desk the controller
+has the kiosk at and to the officer its roster has on duty then (the kiosk's
+own clock if synchronised, else the time of arrival); a later
 ``rating_detail`` event adds the reasons and dossier code the citizen gave.
 After each new rating, hooks run in the same transaction (a follow-up case
 for a dissatisfied answer, the desk's alert check).
@@ -17,7 +18,7 @@ import sqlite_utils
 
 from controller.errors import InvalidRequest
 from controller.ratings.roster import desk_of_kiosk, officer_on_duty
-from wire.messages import MessageError, format_ts, json_text, parse_ts
+from wire.messages import MessageError, format_ts, json_text, parse_ts, utc_now
 from wire.rating import (
     EVENT_RATING,
     EVENT_RATING_DETAIL,
@@ -86,8 +87,12 @@ def store_rating(db: sqlite_utils.Database, event: dict[str, Any]) -> dict[str, 
     if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
         raise ValueError(f"rating reasons {reasons!r}: expected a list of keys")
     code = _code(data.get("dossier_code"))
-    desk = desk or desk_of_kiosk(db, event["device"])
-    officer = shown.get("id") or (officer_on_duty(db, desk, event["ts"]) if desk else None)
+    # The controller's roster says which desk and officer a rating is for; what the kiosk
+    # showed (its desk_id, its officer) stays in ``data`` but a kiosk's word (a tampered
+    # card, a stale config) cannot move a rating to another desk or officer.
+    desk = desk_of_kiosk(db, event["device"])
+    when = event["ts"] if event["clock_synced"] else format_ts(utc_now())
+    officer = officer_on_duty(db, desk, when) if desk else None
     values = (event["id"], event["device"], event["ts"], level, scale,
               int(bool(data.get("misuse"))), json_text(data), desk,
               officer, local[:10], int(local[11:13]),

@@ -16,6 +16,7 @@ from controller.fleet.commands import Commands
 from controller.fleet.desired_config import DesiredConfig
 from controller.fleet.device_auth import DeviceAuth
 from controller.fleet.registry import Registry
+from controller.fleet.revocation import Revocation
 from controller.ratings.alerts import Alerts
 from controller.ratings.roster import Roster
 from controller.ratings.screenshots import Screenshots
@@ -37,6 +38,7 @@ class Services:
     audio_library: AudioLibrary
     broadcasts: Broadcasts
     sessions: Sessions
+    revocation: Revocation
     #: ``health() -> dict``: the service's state for ``/api/v1/health``.
     health: Any
 

@@ -68,3 +68,37 @@ CREATE TABLE quarantine (
 );
 CREATE INDEX quarantine_time ON quarantine (quarantined)
 """
+
+#: A revoked device (its broker account removed): kept with its history, refused.
+#: SQLite cannot change a CHECK constraint in place: the table is rebuilt (with
+#: foreign keys off, as SQLite's documented procedure asks; see migrations).
+REVOKED = """
+CREATE TABLE devices_new (
+    id TEXT PRIMARY KEY,
+    role TEXT,
+    status TEXT NOT NULL CHECK (status IN ('approved', 'pending', 'revoked')),
+    label TEXT,
+    hamlet TEXT,
+    created REAL NOT NULL,
+    approved REAL,
+    online INTEGER NOT NULL DEFAULT 0,
+    last_seen REAL,
+    sw TEXT,
+    keepalive INTEGER,
+    telemetry_interval REAL,
+    reported_config_version INTEGER,
+    desired_config_version INTEGER NOT NULL DEFAULT 0,
+    desired_config TEXT,
+    telemetry TEXT,
+    mqtt_protocol INTEGER,
+    revoked REAL
+);
+INSERT INTO devices_new (id, role, status, label, hamlet, created, approved, online, last_seen,
+    sw, keepalive, telemetry_interval, reported_config_version, desired_config_version,
+    desired_config, telemetry, mqtt_protocol)
+  SELECT id, role, status, label, hamlet, created, approved, online, last_seen, sw, keepalive,
+    telemetry_interval, reported_config_version, desired_config_version, desired_config,
+    telemetry, mqtt_protocol FROM devices;
+DROP TABLE devices;
+ALTER TABLE devices_new RENAME TO devices
+"""

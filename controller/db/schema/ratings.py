@@ -105,3 +105,11 @@ CREATE INDEX officer_photos_sha ON officer_photos (sha256)
 #: ingestion quadratic: 328 events/s at 100,000 ratings).
 ALERT_INDEX = ("CREATE INDEX IF NOT EXISTS ratings_desk_window ON ratings"
                " (coalesce(desk, device), misuse, ts, dissatisfied)")
+
+#: Alerts of more than one kind: ``negative`` (many dissatisfied answers at a desk) and
+#: ``pace`` (one kiosk rated far faster than a desk serves: ballot stuffing). The index
+#: lets the pace check count a kiosk's last hour without scanning.
+ALERT_KINDS = """
+ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'negative';
+CREATE INDEX ratings_device_ts ON ratings (device, ts)
+"""

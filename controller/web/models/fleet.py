@@ -28,7 +28,7 @@ class ConfigVersions(ResponseBody):
 class Device(ResponseBody):
     id: str
     role: str | None
-    status: Literal["approved", "pending"]
+    status: Literal["approved", "pending", "revoked"]
     label: str | None
     hamlet: str | None
     online: bool
@@ -43,6 +43,17 @@ class DeviceApproved(ResponseBody):
     id: str
     role: str
     status: str
+
+
+class DeviceRevoked(ResponseBody):
+    id: str
+    role: str | None
+    status: Literal["revoked"]
+    broker_account_removed: bool = Field(
+        description="its broker account was there and is now removed")
+    broker_reloaded: bool = Field(
+        description="the running broker re-read its accounts, closing the device's "
+                    "connection; false when no running broker was found")
 
 
 class CommandCreate(RequestBody):

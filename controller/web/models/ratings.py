@@ -41,6 +41,9 @@ class Stats(Figures):
 
 class Alert(ResponseBody):
     id: int
+    kind: Literal["negative", "pace"] = Field(
+        description="negative: many dissatisfied answers at the desk; pace: the kiosk was "
+                    "rated faster than a desk serves (ballot stuffing), those ratings flagged")
     desk: str
     ts: str
     window_start: str

@@ -24,7 +24,7 @@ public = APIRouter(prefix="/api/v1", tags=["devices"])
 @router.get("/devices", dependencies=[allow(OPERATOR, LEADER, TECHNICIAN)],
             response_model=list[m.Device],
             summary="Devices with online state and latest telemetry")
-def list_devices(status: Literal["approved", "pending"] | None = None,
+def list_devices(status: Literal["approved", "pending", "revoked"] | None = None,
                  pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return registry.list_devices(db, status=status)
@@ -49,6 +49,14 @@ def get_device(id: str, pool: ReaderPool = Depends(readers)) -> Any:
              summary="Approve a pending device")
 def approve(id: str, svc: Services = Depends(services)) -> Any:
     return svc.registry.approve(id)
+
+
+@router.post("/devices/{id}/revoke", dependencies=[allow(TECHNICIAN)],
+             response_model=m.DeviceRevoked,
+             summary="Revoke a device: refused from now on, its broker account removed and "
+                     "its connection closed")
+def revoke(id: str, svc: Services = Depends(services)) -> Any:
+    return svc.revocation.revoke(id)
 
 
 @router.get("/devices/{id}/telemetry", dependencies=[allow(OPERATOR, TECHNICIAN)],
