@@ -69,6 +69,7 @@ class Controller:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.metrics = Metrics()
         self.limiter = rate_limit.RateLimiter(device_rate, device_burst)
+        self._anonymous = audit.AnonymousBudget()
         self._stop = threading.Event()
         self.sweep_interval = sweep_interval
         #: Where a corrupt database found at start was moved (reported by health).
@@ -132,7 +133,13 @@ class Controller:
             health=self.health)
 
     def _audit(self, entry: dict[str, object]) -> None:
-        """Record a state-changing request through the writer (not waited for)."""
+        """Record a state-changing request through the writer (not waited for); anonymous
+        ones within each address's budget, the rest counted."""
+        address = entry.get("address")
+        if entry.get("user") is None and not self._anonymous.allow(
+                str(address) if address else None):
+            self.metrics.count("audit_suppressed")
+            return
         self.writer.submit(lambda db: audit.record(db, entry))
 
     def _publish_alert(self, alert: dict[str, object]) -> None:
@@ -192,6 +199,7 @@ class Controller:
                     next_leftovers = time.monotonic() + 3600
                     self.audio_library.remove_leftovers()
                     self.sessions.prune()
+                    self.writer.submit(audit.prune)
             except Exception:
                 log.exception("sweep failed")
 

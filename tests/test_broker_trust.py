@@ -154,3 +154,32 @@ def test_a_flooding_device_is_delayed_not_lost_and_others_keep_flowing(slow_cont
     assert stored(slow_controller, "kiosk-f1") == 60
     assert slow_controller.health()["counts"]["events_delayed"] > 0
 
+
+
+def test_rotating_a_devices_credentials_closes_the_old_ones_connection(controller, make_node,
+                                                                      broker, tmp_path):
+    """``device add`` for a known id gives it new credentials (the procedure in
+    docs/security.md): the broker re-reads its accounts at once, the connection made with
+    the old password is closed, the new node file connects."""
+    from node_runtime.config import load_config
+    from node_runtime.node import Node
+    old = make_node("kiosk-r3", controller=controller)
+    wait_for(lambda: old.online)
+    node_file = tmp_path / "kiosk-r3.toml"
+    result = subprocess.run(
+        [sys.executable, "-m", "controller.cli", "--data", str(tmp_path / "controller"),
+         "device", "add", "kiosk-r3", "--role", "kiosk", "--broker-dir",
+         str(broker.config.directory), "--mqtt-port", str(broker.port), "--node-data-dir",
+         str(tmp_path / "new-kiosk-r3"), "--out", str(node_file)],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "re-read its accounts" in result.stdout
+    wait_for(lambda: not old.session.is_connected.is_set(), timeout=5)
+    old.close()
+    new = Node(load_config(node_file))
+    new.start()
+    try:
+        new.emit("rating", {"level": 1, "scale": 4})
+        wait_for(lambda: new.outbox.depth == 0, timeout=20)
+    finally:
+        new.close()

@@ -72,6 +72,35 @@ def test_migrations_are_recorded_by_name_and_not_rerun(tmp_path):
     db.close()
 
 
+
+def test_rebuilding_the_devices_table_keeps_every_row_that_refers_to_it(tmp_path, monkeypatch):
+    """The device_revocation migration rebuilds ``devices`` (a CHECK constraint changes):
+    a database made before it keeps its devices, telemetry, events and ratings, and its
+    foreign keys are on again afterwards."""
+    from controller.db import migrations as storage
+    from controller.db.connection import connect
+    before = storage.MIGRATIONS[:[m.name for m in storage.MIGRATIONS].index("device_revocation")]
+    monkeypatch.setattr(storage, "MIGRATIONS", before)
+    db = connect(tmp_path / "c.db")
+    storage.migrate(db)
+    db.execute("INSERT INTO devices (id, role, status, created, online) VALUES"
+               " ('kiosk-m1', 'kiosk', 'approved', 1, 1)")
+    db.execute("INSERT INTO telemetry (device, received, data) VALUES ('kiosk-m1', 2, '{}')")
+    db.execute("INSERT INTO events (id, device, seq, type, ts, clock_synced, received, data)"
+               " VALUES ('e1', 'kiosk-m1', 1, 'rating', 't', 1, 3, '{}')")
+    db.conn.commit()
+    monkeypatch.undo()
+    assert storage.migrate(db) == len(storage.MIGRATIONS)
+    assert db.execute("SELECT id, status, online, revoked FROM devices").fetchall() == [
+        ("kiosk-m1", "approved", 1, None)]
+    assert db.execute("SELECT count(*) FROM telemetry").fetchone() == (1,)
+    assert db.execute("PRAGMA foreign_keys").fetchone() == (1,)
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    db.execute("UPDATE devices SET status = 'revoked'")
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO telemetry (device, received, data) VALUES ('nobody', 1, '{}')")
+    db.close()
+
 def test_backup_copies_the_database_and_new_audio_while_it_is_in_use(tmp_path, capsys):
     """The command docs/operations.md gives for backups, run against a database in use."""
     from controller.db.writer import open_writer

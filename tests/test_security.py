@@ -6,10 +6,12 @@ from __future__ import annotations
 import pathlib
 import re
 import sqlite3
+import time
 
 import pytest
 import requests
 
+from conftest import wait_for
 from controller.access import tokens, users
 from controller.access.roles import ADMIN, LEADER, OPERATOR, ROLES, TECHNICIAN
 from controller.cli import main as controller_main
@@ -100,7 +102,7 @@ def test_audit_log_records_changes_and_refusals_and_cannot_be_rewritten(
         return requests.get(controller.api_url + "/api/v1/audit", headers=admin,
                             timeout=10).json()
 
-    from conftest import wait_for
+
     got = wait_for(lambda: len(entries()) >= 2 and entries())
     assert [(e["method"], e["path"], e["status"], e["user"], e["role"]) for e in got[:2]] == [
         ("POST", "/api/v1/broadcasts/emergency", 403, "t-leader", "leader"),
@@ -114,6 +116,32 @@ def test_audit_log_records_changes_and_refusals_and_cannot_be_rewritten(
             db.execute(sql)
     db.close()
 
+
+
+def test_audit_log_is_bounded_anonymous_floods_and_entries_past_retention(controller):
+    """Someone on the LAN posting without a token cannot fill the disk through the log:
+    60 anonymous entries a minute per address are written, the rest counted; entries past
+    their retention may be deleted (and are, by the sweeper), younger ones never."""
+    from controller.access import audit
+    http = requests.Session()
+    for _ in range(100):
+        assert http.post(controller.api_url + "/api/v1/devices", json={},
+                         timeout=10).status_code == 401
+    wait_for(lambda: controller.metrics.snapshot()["counts"].get("audit_suppressed") == 40)
+    count = "SELECT count(*) FROM audit_log WHERE user IS NULL"
+    wait_for(lambda: controller.reader().execute(count).fetchone() == (60,))
+    now = time.time()
+    old = [(now - 91 * 86400, None), (now - 731 * 86400, "lan"), (now - 100 * 86400, "lan")]
+    controller.writer.call(lambda db: db.conn.executemany(
+        "INSERT INTO audit_log (at, user, method, path, status) VALUES (?, ?, 'PUT', '/x', 200)",
+        old))
+    assert controller.writer.call(audit.prune) == 2
+    assert controller.reader().execute(
+        "SELECT count(*) FROM audit_log WHERE at < ?", (now - 86400,)).fetchone() == (1,)
+    db = sqlite3.connect(controller.db_path)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("DELETE FROM audit_log WHERE at < ?", (now - 86400,))
+    db.close()
 
 def test_user_added_from_the_cli_signs_in_with_its_password_only(tmp_path):
     data = tmp_path / "data"

@@ -8,7 +8,7 @@ import os
 import pathlib
 from typing import Any
 
-from controller.broker import BrokerConfig
+from controller.broker import BrokerConfig, signal_reload
 from controller.cli.serve import DB_NAME
 from controller.db.writer import open_writer
 from controller.errors import BrokerError
@@ -77,8 +77,8 @@ def run(args: argparse.Namespace, data: pathlib.Path) -> int:
                                           data_dir=args.node_data_dir,
                                           role_settings=role_settings))
             os.chmod(out, 0o600)
-            print(f"device {identity.device_id} registered; node file {out}. Reload the broker "
-                  "(systemctl reload thanthien-broker) to let it in.")
+            print(f"device {identity.device_id} registered; node file {out}. "
+                  f"{_reloaded(broker)}")
         else:
             line = pathlib.Path(args.account_file).read_text().strip()
             device_id, _, password_hash = line.partition(":")
@@ -87,8 +87,17 @@ def run(args: argparse.Namespace, data: pathlib.Path) -> int:
                     c.isspace() for c in password_hash):
                 raise BrokerError(f"{args.account_file}: expected one line 'id:$7$...'")
             reg.add(device_id, args.role)
-            BrokerConfig(args.broker_dir).add_hashed(device_id, password_hash)
-            print(f"device {device_id} imported; reload the broker (systemctl reload "
-                  "thanthien-broker) to let it in.")
+            broker = BrokerConfig(args.broker_dir)
+            broker.add_hashed(device_id, password_hash)
+            print(f"device {device_id} imported. {_reloaded(broker)}")
     return 0
+
+
+def _reloaded(broker: BrokerConfig) -> str:
+    """Make the running broker take the accounts as written now (a replaced password
+    also closes the connection made with the old one); say what happened."""
+    if signal_reload(broker):
+        return "The broker has re-read its accounts."
+    return ("No running broker found: reload it (systemctl reload thanthien-broker) to let "
+            "the device in.")
 

@@ -46,6 +46,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("sessions", (access.SESSIONS,)),
     Migration("device_revocation", (fleet.REVOKED,), rebuilds=True),
     Migration("alert_kinds", (ratings.ALERT_KINDS,)),
+    Migration("audit_retention", (access.AUDIT_RETENTION,)),
 )
 
 

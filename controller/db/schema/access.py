@@ -55,3 +55,13 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_user ON sessions (user)
 """
+
+#: The audit log's retention (controller.access.audit): an entry may be deleted once
+#: older than 730 days, or 90 days for an anonymous one; younger, never.
+AUDIT_RETENTION = """
+DROP TRIGGER audit_log_no_delete;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+WHEN old.at > CAST(strftime('%s', 'now') AS REAL)
+              - (CASE WHEN old.user IS NULL THEN 90 ELSE 730 END) * 86400
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+"""
