@@ -64,6 +64,8 @@ class Controller:
         http_workers: int = 16, readers: int = 8, header_timeout: float = 10.0,
         body_timeout: float = 30.0, session_idle_s: float = IDLE_S,
         device_rate: float = rate_limit.RATE, device_burst: float = rate_limit.BURST,
+        http_tls_cert: str | pathlib.Path | None = None,
+        http_tls_key: str | pathlib.Path | None = None,
     ):
         self.db_path = pathlib.Path(db_path)
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,8 +90,10 @@ class Controller:
             self._build(mqtt, media_dir, broker_passwd)
             self.app = create_app(self._services(), self.token_check, audit=self._audit,
                                   body_timeout=body_timeout)
+            # With a certificate and key: HTTPS only (devices send passwords to it).
             self.http = HttpServer(self.app, http_host, http_port, workers=http_workers,
-                                   header_timeout=header_timeout)
+                                   header_timeout=header_timeout, tls_cert=http_tls_cert,
+                                   tls_key=http_tls_key)
         except Exception:
             self.readers.close()
             self.token_check.close()

@@ -2,8 +2,11 @@
 
 Everything it runs keeps its files under ``.demo/``: the broker's config and
 accounts, the controller's database, each device's node file and outbox,
-and the logs. It writes the API base URL to ``.demo/api-url`` and an admin
-token to ``.demo/admin-token``, and stops everything on Ctrl-C or SIGTERM.
+and the logs. The API is HTTPS, as in a commune, with a throwaway CA of the
+demo's own in ``.demo/tls/`` (``ca.crt`` is what curl, the demo's own
+requests and the speakers trust). It writes the API base URL to
+``.demo/api-url`` and an admin token to ``.demo/admin-token``, and stops
+everything on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import os
 import pathlib
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -25,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from controller.access import tokens as auth
 from controller.broadcasts.schedule import TIMEZONE, in_quiet_hours
-from controller.broker import CONTROLLER_USER, BrokerConfig, Mosquitto, free_port
+from controller.broker import CONTROLLER_USER, BrokerConfig, Mosquitto, free_port, tls
 from controller.db.writer import open_writer
 from controller.fleet.registry import Registry
 from provisioning.identity import new_identity, new_password
@@ -59,6 +63,9 @@ class Demo:
         self.broker: Mosquitto | None = None
         self.api_url = ""
         self.token = ""
+        #: The demo CA's certificate, and a client context trusting it (set by start).
+        self.ca = self.root / "tls" / tls.CA_CERT
+        self.tls = ssl.create_default_context()
 
     def start(self) -> None:
         self.root.mkdir(exist_ok=True)
@@ -69,6 +76,7 @@ class Demo:
         password_file = self.root / "broker" / "controller-password"
         password_file.write_text(controller_password)
         devices = self._provision(broker)
+        https = self._certificates()
         self.broker = Mosquitto(broker)
         self.broker.start()
         url_file = self.root / "api-url"
@@ -77,6 +85,7 @@ class Demo:
             sys.executable, "-m", "controller.cli", "--data", str(self.root / "controller"),
             "serve", "--mqtt-port", str(broker.port), "--mqtt-password-file", str(password_file),
             "--http-port", "0", "--url-file", str(url_file),
+            "--http-tls-cert", str(https.cert_path), "--http-tls-key", str(https.key_path),
             "--broker-passwd", str(broker.passwd)])
         deadline = time.monotonic() + 30
         while not url_file.exists() or not url_file.read_text().strip():
@@ -91,12 +100,22 @@ class Demo:
         if self.speakers:
             self._start_speakers(broker)
 
+    def _certificates(self) -> tls.ServerCertificate:
+        """The demo's throwaway CA (made once per demo folder) and the controller's HTTPS
+        certificate from it, for 127.0.0.1 and localhost."""
+        folder = self.root / "tls"
+        ca = (tls.load_ca(folder) if self.ca.exists()
+              else tls.make_ca(folder, "thanthien demo CA (throwaway)"))
+        self.tls = ssl.create_default_context(cafile=str(ca.cert_path))
+        return tls.issue_server_cert(ca, folder, "controller", ["localhost"],
+                                     ["127.0.0.1", "::1"])
+
     def _start_speakers(self, broker: BrokerConfig) -> None:
         """Hamlet speakers (real node code, sound into ALSA files under ``speakers/``) and a
         bulletin to two hamlets ``bulletin_in`` seconds from now, plus a daily one."""
         from sim import speakers
         conf, made = speakers.provision_speakers(self.root / "speakers", broker, self.api_url,
-                                                 self.speakers)
+                                                 self.speakers, ca=self.ca.resolve())
         assert self.broker is not None
         self.broker.reload()
         for device, hamlet, node_file in made:
@@ -109,7 +128,7 @@ class Demo:
         request = urllib.request.Request(
             self.api_url + "/api/v1/audio", data=body, method="POST",
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": content_type})
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30, context=self.tls) as response:
             audio = json.load(response)
         local = dt.datetime.now(dt.UTC) + dt.timedelta(hours=7, seconds=self.bulletin_in)
         self._keep_quiet_hours_clear_of(local)
@@ -155,7 +174,7 @@ class Demo:
             self.api_url + path, data=data, method=method,
             headers={"Authorization": f"Bearer {self.token}",
                      "Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=self.tls) as response:
             return json.load(response)
 
     def _provision(self, broker: BrokerConfig) -> list[tuple[str, list[str]]]:
@@ -189,7 +208,7 @@ class Demo:
     def get(self, path: str) -> Any:
         request = urllib.request.Request(self.api_url + path,
                                          headers={"Authorization": f"Bearer {self.token}"})
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5, context=self.tls) as response:
             return json.load(response)
 
     def status(self) -> str:
@@ -252,7 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo.start()
         print(f"API base URL: {demo.api_url}   (in {args.dir}/api-url)")
         print(f"admin token:  {demo.token}   (in {args.dir}/admin-token)")
-        print(f"try: curl -H \"Authorization: Bearer $(cat {args.dir}/admin-token)\" "
+        print(f"demo CA:      {demo.ca}   (HTTPS: curl and browsers trust it)")
+        print(f"try: curl --cacert {demo.ca} "
+              f"-H \"Authorization: Bearer $(cat {args.dir}/admin-token)\" "
               f"$(cat {args.dir}/api-url)/api/v1/ratings", flush=True)
         started = time.monotonic()
         while not stop.wait(1.0 if tty else 5.0):

@@ -58,10 +58,15 @@ def start_speakers(ctl: Any, broker: BrokerConfig, mosquitto: Mosquitto, folder:
     return procs
 
 
-def provision_speakers(root: pathlib.Path, broker: BrokerConfig, api_url: str,
-                       count: int) -> tuple[pathlib.Path, list[tuple[str, str, pathlib.Path]]]:
+def provision_speakers(root: pathlib.Path, broker: BrokerConfig, api_url: str, count: int,
+                       ca: pathlib.Path | None = None
+                       ) -> tuple[pathlib.Path, list[tuple[str, str, pathlib.Path]]]:
     """Accounts and node files for ``count`` speakers of a running controller; returns the
-    ALSA config they need and (device id, hamlet, node file) for each. Reload the broker."""
+    ALSA config they need and (device id, hamlet, node file) for each. Reload the broker.
+
+    ``ca`` is the CA of an ``https://`` ``api_url``; it goes in ``[speaker]
+    controller_ca``, not ``[mqtt] tls_ca``, since the demo's broker is plain MQTT on the
+    loopback and ``tls_ca`` would turn TLS on for it."""
     root.mkdir(parents=True, exist_ok=True)
     devices = [f"loa-{HAMLETS[n % len(HAMLETS)]}-{n // len(HAMLETS) + 1}" for n in range(count)]
     conf = alsa_config(root.resolve(), devices)
@@ -74,7 +79,8 @@ def provision_speakers(root: pathlib.Path, broker: BrokerConfig, api_url: str,
             identity, mqtt_host="127.0.0.1", mqtt_port=broker.port,
             data_dir=str((root / device).resolve()),
             runtime={"telemetry_interval": 10, "clock_check": "always"},
-            role_settings={"controller_url": api_url, "output_device": device.replace("-", "_")}))
+            role_settings={"controller_url": api_url, "output_device": device.replace("-", "_"),
+                           "controller_ca": str(ca) if ca else None}))
         made.append((device, HAMLETS[n % len(HAMLETS)], node_file))
     return conf, made
 

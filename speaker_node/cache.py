@@ -7,6 +7,11 @@ fetched again. Downloads go to a ``.part`` file and resume with HTTP
 file is fsync'd and renamed into place, so a power cut leaves either the old
 state or the whole new file. When the cache would exceed its bound, files no
 schedule needs are evicted, least recently used first.
+
+Downloads carry the node's credentials, so they go only over HTTPS, checked
+against ``ca_file`` (the commune CA), or plain HTTP to the loopback; to any
+other ``http://`` URL the cache sends nothing and fails at once (see
+:mod:`speaker_node.settings`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 
 from node_runtime.lean import import_hiding
 from speaker_node.errors import CacheError, CorruptAudio
+from speaker_node.settings import password_in_clear
 from wire.speaker import AUDIO_FILE_PATH
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -46,16 +52,27 @@ def sha256_file(path: pathlib.Path) -> str:
 
 
 class AudioCache:
-    """Audio files by sha256 under ``directory``; fetched from ``base_url``."""
+    """Audio files by sha256 under ``directory``; fetched from ``base_url`` with ``auth``,
+    an ``https://`` server's certificate checked against ``ca_file`` (default: the
+    system's trusted CAs)."""
 
     def __init__(self, directory: str | pathlib.Path, base_url: str | None, *,
-                 auth: tuple[str, str] | None = None, max_bytes: int = 512 << 20,
+                 auth: tuple[str, str] | None = None, ca_file: str | None = None,
+                 max_bytes: int = 512 << 20,
                  attempts: int = 5, backoff: float = 0.5, backoff_max: float = 30.0,
                  timeout: float = 30.0, session: Any = None):
         self.directory = pathlib.Path(directory)
         (self.directory / "partial").mkdir(parents=True, exist_ok=True)
         self.base_url = base_url.rstrip("/") if base_url else None
         self.auth, self.max_bytes = auth, max_bytes
+        self.ca_file = ca_file
+        #: Why downloads are refused (a password would cross the network in clear), or None.
+        self.refusal = None
+        if self.base_url and auth is not None and password_in_clear(self.base_url):
+            self.refusal = (f"controller_url {self.base_url} is plain http to another "
+                            "machine: the speaker will not send its password there; use "
+                            "the controller's https:// address (port 8443)")
+            log.error("%s; no audio will be downloaded", self.refusal)
         self.attempts, self.backoff, self.backoff_max = attempts, backoff, backoff_max
         self.timeout = timeout
         self._session = session
@@ -131,6 +148,8 @@ class AudioCache:
             return self.path(sha256)
         if self.base_url is None:
             raise CacheError("no controller_url configured: cannot download audio")
+        if self.refusal is not None:  # no retries: only a new node file changes this
+            raise CacheError(f"cannot fetch audio {sha256[:12]}: {self.refusal}")
         self._make_room(size, set(keep) | {sha256})
         delay, last = self.backoff, None
         for attempt in range(1, self.attempts + 1):
@@ -159,7 +178,8 @@ class AudioCache:
         url = self.base_url + AUDIO_FILE_PATH.format(sha256=sha256)
         try:
             with self._requests().get(url, headers=headers, auth=self.auth, stream=True,
-                                      timeout=self.timeout) as resp:
+                                      timeout=self.timeout,
+                                      verify=self.ca_file or True) as resp:
                 if resp.status_code == 416:
                     have = -1  # our partial is longer than the file: start again
                 elif resp.status_code not in (200, 206):
@@ -178,6 +198,10 @@ class AudioCache:
                             f.write(block)
                         f.flush()
                         os.fsync(f.fileno())
+        except requests.exceptions.SSLError as exc:
+            trusted = self.ca_file or "the system's trusted CAs"
+            raise CacheError(f"GET {url}: the controller's certificate is not one {trusted} "
+                             f"vouches for, or TLS failed: {exc}") from None
         except requests.RequestException as exc:
             raise CacheError(f"GET {url}: {exc}") from None
         if have == -1 or sha256_file(part) != sha256:

@@ -29,7 +29,10 @@ def build(node: Node, *, pin_factory: Any = None,
     mqtt = node.config.mqtt
     auth = (mqtt.username or node.device_id, mqtt.password) if mqtt.password else None
     data = node.config.data_dir
+    # The controller's certificate is signed by the commune CA the node trusts for MQTT,
+    # unless [speaker] controller_ca names another (see speaker_node.settings).
     cache = AudioCache(data / "audio", settings.controller_url, auth=auth,
+                       ca_file=settings.controller_ca or mqtt.tls_ca,
                        max_bytes=settings.cache_max_bytes)
     speaker = Speaker(
         node, output=PyAudioOutput(settings.output_device),

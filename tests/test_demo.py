@@ -1,10 +1,12 @@
-"""`make demo` as a new user sees it: devices online and ratings arriving through the API."""
+"""`make demo` as a new user sees it: devices online and ratings arriving through the API,
+which is HTTPS with the demo's own CA, as in a commune."""
 
 from __future__ import annotations
 
 import json
 import pathlib
 import signal
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -15,16 +17,19 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def demo_api(demo_dir):
-    """Wait for the demo's API URL and token files; return an authenticated GET."""
+    """Wait for the demo's API URL and token files; return an authenticated GET that
+    trusts only the demo's CA."""
     wait_for(lambda: (demo_dir / "admin-token").exists() and (demo_dir / "api-url").exists()
              and (demo_dir / "api-url").read_text().strip(), timeout=30)
     url = (demo_dir / "api-url").read_text().strip()
     token = (demo_dir / "admin-token").read_text().strip()
+    assert url.startswith("https://"), url
+    trust = ssl.create_default_context(cafile=str(demo_dir / "tls" / "ca.crt"))
 
     def get(path):
         request = urllib.request.Request(url + path,
                                          headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5, context=trust) as response:
             return json.load(response)
 
     return get
@@ -47,6 +52,7 @@ def test_demo_runs_devices_online_ratings_arrive_and_stops_cleanly(tmp_path):
     assert proc.returncode == 0, output
     assert "demo stopped." in output
     assert "admin token:" in output
+    assert f"curl --cacert {demo_dir / 'tls' / 'ca.crt'} " in output
 
 
 def test_demo_speakers_play_the_bulletin_in_exactly_two_hamlets(tmp_path):

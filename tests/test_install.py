@@ -1,5 +1,6 @@
 """Installing the office machine as docs/operations.md says: ``setup``, then the shipped
-systemd units' own command lines, a device added, and a node talking TLS to it all.
+systemd units' own command lines, a device added, and a node talking TLS to it all; the
+API answers over HTTPS only, its certificate checked against the commune CA.
 
 The units' ``ExecStart=`` lines are run as written, with only the folders, the
 loopback ports and the install prefix swapped for this run's, so a unit that
@@ -56,7 +57,7 @@ class Install:
 
     @property
     def api(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}/api/v1"
+        return f"https://127.0.0.1:{self.http_port}/api/v1"
 
     def setup(self, *extra: str) -> str:
         """Run ``thanthien-controller setup`` for this install; its standard output."""
@@ -71,7 +72,7 @@ class Install:
     def unit_command(self, unit: str) -> list[str]:
         """The unit's ExecStart, pointed at this install's folders, ports and venv."""
         line = exec_start(unit)
-        for port, our_port in (("8883", self.mqtt_port), ("8080", self.http_port)):
+        for port, our_port in (("8883", self.mqtt_port), ("8443", self.http_port)):
             line = re.sub(rf"(?<![0-9]){port}(?![0-9])", str(our_port), line)
         for path, ours in (("/opt/thanthien/.venv/bin/", f"{BIN}/"),
                            ("/etc/thanthien", str(self.etc)),
@@ -173,16 +174,23 @@ def test_units_run_controller_and_a_node_over_tls(install, broker_unit, tmp_path
             wait_for(lambda: node.outbox.depth == 0, timeout=30)
         finally:
             node.close()
-        ratings = requests.get(f"{install.api}/ratings", timeout=5,
+        ratings = requests.get(f"{install.api}/ratings", timeout=5, verify=install.ca,
                                headers={"Authorization": f"Bearer {install.token()}"}).json()
         assert [(r["device"], r["level"], r["scale"]) for r in ratings] == [
             ("kiosk-qa-01", 4, 4)]
         # --broker-passwd: a device's broker credentials open the audio downloads.
         file_url = f"{install.api}/audio/files/{'0' * 64}"
         device = (config.device_id, config.mqtt.password or "")
-        assert requests.get(file_url, auth=device, timeout=5).status_code == 404
+        assert requests.get(file_url, auth=device, timeout=5,
+                            verify=install.ca).status_code == 404
         wrong = (config.device_id, "not-the-password")
-        assert requests.get(file_url, auth=wrong, timeout=5).status_code == 401
+        assert requests.get(file_url, auth=wrong, timeout=5, verify=install.ca).status_code == 401
+        # HTTPS only: plain HTTP to the port gets no answer, and the certificate names
+        # localhost as well as 127.0.0.1 (what setup's closing curl line uses).
+        with pytest.raises(requests.ConnectionError):
+            requests.get(install.api.replace("https://", "http://") + "/health", timeout=5)
+        local = install.api.replace("127.0.0.1", "localhost")
+        assert requests.get(f"{local}/health", timeout=5, verify=install.ca).ok
         controller.send_signal(signal.SIGTERM)
         assert controller.wait(10) == 0, log.read_text()
     finally:
@@ -195,7 +203,7 @@ def healthy(install: Install, controller: subprocess.Popen) -> dict | None:
     """The health body once it is ok and connected; fails fast if the controller died."""
     assert controller.poll() is None, f"the controller exited with {controller.returncode}"
     try:
-        body = requests.get(f"{install.api}/health", timeout=2).json()
+        body = requests.get(f"{install.api}/health", timeout=2, verify=install.ca).json()
     except requests.RequestException:
         return None
     return body if body["status"] == "ok" and body["mqtt_connected"] else None
@@ -251,11 +259,18 @@ def test_setup_run_again_keeps_ca_accounts_and_admin_token(tmp_path):
     assert (install.etc / "broker" / "controller-password").read_text() == password
     users = BrokerConfig(install.etc / "broker").users()
     assert verify_password(password.strip(), users[CONTROLLER_USER])
-    # The new address reissued the broker's certificate, still signed by the same CA.
-    names, addresses = tls.certificate_names(install.etc / "tls" / "broker.crt")
-    assert "xa-tan-an.local" in names and "localhost" in names
-    assert {"127.0.0.1", "192.168.1.10"} <= set(addresses)
-    for secret in ("tls/ca.key", "tls/broker.key", "broker/controller-password", "admin-token"):
+    # The new address reissued the broker's and the controller's HTTPS certificates,
+    # still signed by the same CA, with the same names.
+    assert f"created  {install.etc / 'tls' / 'controller.crt'}" in first
+    assert "controller's HTTPS certificate, reissued: the names changed" in second
+    for server in ("broker", "controller"):
+        names, addresses = tls.certificate_names(install.etc / "tls" / f"{server}.crt")
+        assert "xa-tan-an.local" in names and "localhost" in names
+        assert {"127.0.0.1", "192.168.1.10"} <= set(addresses)
+    assert tls.certificate_names(install.etc / "tls" / "broker.crt") == tls.certificate_names(
+        install.etc / "tls" / "controller.crt")
+    for secret in ("tls/ca.key", "tls/broker.key", "tls/controller.key",
+                   "broker/controller-password", "admin-token"):
         assert (install.etc / secret).stat().st_mode & 0o777 == 0o600, secret
 
 
@@ -266,7 +281,8 @@ def test_setup_as_root_gives_service_files_to_the_user_and_keeps_the_ca_key(tmp_
     nobody = 65534
     conf = (install.etc / "broker" / "mosquitto.conf").read_text()
     assert "\nuser nobody\n" in conf
-    for path in ("broker/passwd", "broker/controller-password", "tls/broker.key"):
+    for path in ("broker/passwd", "broker/controller-password", "tls/broker.key",
+                 "tls/controller.key"):
         assert (install.etc / path).stat().st_uid == nobody, path
     assert (install.data / "controller.db").stat().st_uid == nobody
     assert (install.etc / "tls" / "ca.key").stat().st_uid == 0

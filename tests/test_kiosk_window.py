@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import pathlib
+import ssl
 import zoneinfo
 from collections.abc import Callable, Iterator
 
@@ -222,11 +223,12 @@ def test_demo_with_a_display_shows_the_kiosk_and_a_tap_reaches_the_api(tmp_path,
                  .strip(), timeout=60)
         url = (demo_dir / "api-url").read_text().strip()
         token = (demo_dir / "admin-token").read_text().strip()
+        trust = ssl.create_default_context(cafile=str(demo_dir / "tls" / "ca.crt"))
 
         def get(path):
             request = urllib.request.Request(url + path,
                                              headers={"Authorization": f"Bearer {token}"})
-            with urllib.request.urlopen(request, timeout=5) as response:
+            with urllib.request.urlopen(request, timeout=5, context=trust) as response:
                 return json.load(response)
 
         kiosk = attach_window(xvfb, demo_dir / "logs" / "kiosk-window.log")

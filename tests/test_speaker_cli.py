@@ -94,7 +94,7 @@ def test_device_add_writes_a_speaker_node_file_with_the_controller_url(tmp_path)
     assert controller_main(["--data", str(tmp_path / "data"), "device", "add", "loa-an-binh-1",
                             "--role", "speaker", "--hamlet", "an-binh", "--broker-dir",
                             str(tmp_path / "broker"), "--out", str(out),
-                            "--controller-url", "http://10.0.0.2:8080"]) == 0
+                            "--controller-url", "https://10.0.0.2:8443"]) == 0
     config = load_config(out)
     assert config.role == "speaker"
-    assert config.role_settings == {"controller_url": "http://10.0.0.2:8080"}
+    assert config.role_settings == {"controller_url": "https://10.0.0.2:8443"}

@@ -11,12 +11,13 @@ from typing import Any
 from controller.broker import BrokerConfig, signal_reload
 from controller.cli.serve import DB_NAME
 from controller.db.writer import open_writer
-from controller.errors import BrokerError
+from controller.errors import BrokerError, InvalidRequest
 from controller.fleet import registry
 from controller.fleet.registry import Registry
 from controller.fleet.revocation import Revocation
 from provisioning.identity import new_identity
 from provisioning.node_file import node_file_text
+from speaker_node.settings import password_in_clear
 from wire.topics import check_device_id
 
 
@@ -35,8 +36,9 @@ def add_parser(sub: Any) -> None:
                      "/etc/thanthien/ca.crt): the node connects with TLS")
     add.add_argument("--node-data-dir", default="/var/lib/thanthien")
     add.add_argument("--out", required=True, help="where to write the device's node.toml")
-    add.add_argument("--controller-url", help="speakers: the controller's HTTP address, from "
-                     "which they download audio (written to the node file's [speaker] table)")
+    add.add_argument("--controller-url", help="speakers: the controller's HTTPS address, e.g. "
+                     "https://xa-tan-an.local:8443, from which they download audio with their "
+                     "password (written to the node file's [speaker] table)")
     imp = dsub.add_parser("import", help="import a broker-account line made offline")
     imp.add_argument("account_file")
     imp.add_argument("--role", required=True, choices=registry.ROLES)
@@ -49,6 +51,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, data: pathlib.Path) -> int:
+    if args.action == "add" and args.controller_url:
+        _check_controller_url(args.controller_url)  # before anything is written
     with open_writer(data / DB_NAME) as writer:
         reg = Registry(writer)
         if args.action == "revoke":
@@ -101,3 +105,10 @@ def _reloaded(broker: BrokerConfig) -> str:
     return ("No running broker found: reload it (systemctl reload thanthien-broker) to let "
             "the device in.")
 
+
+def _check_controller_url(url: str) -> None:
+    """Refuse a ``--controller-url`` a speaker would not send its password to."""
+    if password_in_clear(url):
+        raise InvalidRequest(f"--controller-url {url}: plain http to another machine would "
+                             "carry the speaker's password in clear; give the controller's "
+                             "https:// address (e.g. https://xa-tan-an.local:8443)")

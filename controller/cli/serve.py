@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from controller.broker import CONTROLLER_USER
+from controller.errors import ControllerError
 from controller.service import Controller
 from node_runtime.config import MqttSettings
 
@@ -27,6 +28,11 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--mqtt-tls-ca", help="CA file: connect with TLS")
     serve.add_argument("--http-host", default="127.0.0.1")
     serve.add_argument("--http-port", type=int, default=8080)
+    serve.add_argument("--http-tls-cert", metavar="FILE",
+                       help="serve HTTPS with this PEM certificate (setup writes "
+                            "/etc/thanthien/tls/controller.crt); needs --http-tls-key")
+    serve.add_argument("--http-tls-key", metavar="FILE",
+                       help="the certificate's PEM private key; needs --http-tls-cert")
     serve.add_argument("--http-workers", type=int, default=16,
                        help="threads for request handlers (default %(default)s)")
     serve.add_argument("--http-header-timeout", type=float, default=10.0,
@@ -42,6 +48,10 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, data: pathlib.Path) -> int:
+    if bool(args.http_tls_cert) != bool(args.http_tls_key):
+        missing = "--http-tls-key" if args.http_tls_cert else "--http-tls-cert"
+        raise ControllerError(f"{missing} is missing: HTTPS needs both --http-tls-cert "
+                              "and --http-tls-key")
     password = os.environ.get("THANTHIEN_MQTT_PASSWORD")
     if args.mqtt_password_file:
         password = pathlib.Path(args.mqtt_password_file).read_text().strip()
@@ -54,7 +64,8 @@ def run(args: argparse.Namespace, data: pathlib.Path) -> int:
                     http_port=args.http_port, broker_passwd=args.broker_passwd,
                     media_dir=args.media_dir, http_workers=args.http_workers,
                     header_timeout=args.http_header_timeout,
-                    body_timeout=args.http_body_timeout) as ctl:
+                    body_timeout=args.http_body_timeout,
+                    http_tls_cert=args.http_tls_cert, http_tls_key=args.http_tls_key) as ctl:
         ctl.start()
         if args.url_file:
             pathlib.Path(args.url_file).write_text(ctl.api_url + "\n")

@@ -1,11 +1,12 @@
 """``thanthien-controller setup``: prepare a fresh office machine in one command.
 
 Makes what ``deploy/systemd/`` expects: the data folder (database, audio),
-and under ``--etc`` the commune's certificate authority, the broker's TLS
-certificate, the broker's files and accounts, and a first admin API token.
-Safe to run again: the CA, passwords, accounts and database are kept; the
-broker certificate is reissued only when its names change or it nears its
-end; the broker's config is rewritten from the options given.
+and under ``--etc`` the commune's certificate authority, the TLS certificates
+of the broker and of the controller's HTTPS API (the same names), the
+broker's files and accounts, and a first admin API token.
+Safe to run again: the CA, passwords, accounts and database are kept; a
+certificate is reissued only when its names change or it nears its end; the
+broker's config is rewritten from the options given.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from provisioning.identity import new_password, verify_password
 
 CONTROLLER_PASSWORD = "controller-password"
 ADMIN_TOKEN = "admin-token"
+#: ``tls/controller.crt`` and ``.key``: what the controller's unit serves HTTPS with.
+HTTPS_CERT = "controller"
+#: The port the controller's unit serves HTTPS on (deploy/systemd/thanthien-controller.service).
+HTTPS_PORT = 8443
 
 
 def add_parser(sub: Any) -> None:
@@ -59,9 +64,13 @@ def run(args: argparse.Namespace, data: pathlib.Path) -> int:
     names = _host_names(args.host_name)
     _folders(etc, data)
     ca = _authority(etc / "tls", names[0])
-    cert = tls.issue_server_cert(ca, etc / "tls", "broker", names,
-                                 ["127.0.0.1", "::1", *args.address])
-    _said("created" if cert.issued else "kept", cert.cert_path, _certificate_note(cert))
+    addresses = ["127.0.0.1", "::1", *args.address]
+    cert = tls.issue_server_cert(ca, etc / "tls", "broker", names, addresses)
+    _said("created" if cert.issued else "kept", cert.cert_path,
+          _certificate_note(cert, "broker certificate", "the broker"))
+    https = tls.issue_server_cert(ca, etc / "tls", HTTPS_CERT, names, addresses)
+    _said("created" if https.issued else "kept", https.cert_path,
+          _certificate_note(https, "controller's HTTPS certificate", "the controller"))
     broker = BrokerConfig(etc / "broker", host=args.mqtt_listen, port=args.mqtt_port,
                           tls_cert=str(cert.cert_path), tls_key=str(cert.key_path),
                           local_plain_port=args.local_plain_port, user=args.user,
@@ -157,11 +166,12 @@ def _hand_over(account: pwd.struct_passwd | None, etc: pathlib.Path,
     if account is None:
         return
     paths = [*_tree(data), *_tree(etc / "broker"),
-             etc / "tls" / "broker.crt", etc / "tls" / "broker.key"]
+             *(etc / "tls" / f"{name}.{ext}" for name in ("broker", HTTPS_CERT)
+               for ext in ("crt", "key"))]
     for path in paths:
         os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
-    print(f"owner    {account.pw_name}: {data}, {etc / 'broker'}, {etc / 'tls'}/broker.* "
-          "(ca.key and admin-token stay root's)")
+    print(f"owner    {account.pw_name}: {data}, {etc / 'broker'}, {etc / 'tls'}/broker.*, "
+          f"{etc / 'tls'}/{HTTPS_CERT}.* (ca.key and admin-token stay root's)")
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -195,10 +205,10 @@ def _tree(root: pathlib.Path) -> list[pathlib.Path]:
     return found
 
 
-def _certificate_note(cert: tls.ServerCertificate) -> str:
+def _certificate_note(cert: tls.ServerCertificate, what: str, service: str) -> str:
     if cert.reason is None or cert.reason == "new":
-        return "broker certificate"
-    return f"broker certificate, {cert.reason}: restart the broker to use it"
+        return what
+    return f"{what}, {cert.reason}: restart {service} to use it"
 
 
 def _listening(broker: BrokerConfig) -> str:
@@ -212,12 +222,15 @@ def _said(state: str, path: pathlib.Path, what: str = "") -> None:
 
 
 def _closing(etc: pathlib.Path, admin: str, token: str | None) -> None:
-    print(f"\nDevices trust {etc / 'tls' / tls.CA_CERT}: copy it to each node and name it "
-          "as tls_ca in the node file's [mqtt] table.")
+    ca = etc / "tls" / tls.CA_CERT
+    print(f"\nDevices trust {ca}: copy it to each node and name it as tls_ca in the node "
+          f"file's [mqtt] table.\nThe API is HTTPS on port {HTTPS_PORT} (the controller's "
+          "unit): browsers, curl and other programs that use it trust that file too.")
     if token is None:
         return
     print(f"\nThe API token {admin!r}, shown this once:\n\n    {token}\n\n"
           "Send it with every API call, e.g.\n"
-          f"    curl -H 'Authorization: Bearer {token}' http://localhost:8080/api/v1/devices\n"
+          f"    curl --cacert {ca} -H 'Authorization: Bearer {token}' "
+          f"https://localhost:{HTTPS_PORT}/api/v1/devices\n"
           f"It is also in {etc / ADMIN_TOKEN} (mode 0600, root's) for unattended installs: "
           "delete that file once the token is kept somewhere safe.")
