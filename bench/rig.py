@@ -65,6 +65,9 @@ class Rig:
         self.spawn([sys.executable, "-m", "controller.cli", "--log-level", "WARNING",
                     "--data", str(data), "serve", "--mqtt-port", str(self.port),
                     "--mqtt-password-file", str(self.dir / "pw"), "--http-port", "0",
+                    # The benchmarks measure the pipeline's capacity: each bench node
+                    # sends far more than a device's rate (tests/test_broker_trust.py).
+                    "--device-rate", "1e9", "--device-burst", "1e9",
                     "--url-file", str(url_file)])
         while not url_file.exists() or not url_file.read_text().strip():
             time.sleep(0.05)

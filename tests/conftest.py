@@ -90,12 +90,14 @@ def broker(tmp_path: pathlib.Path) -> Iterator[BrokerFixture]:
 @pytest.fixture
 def make_controller(tmp_path: pathlib.Path, broker: BrokerFixture) -> Iterator[
         Callable[[], Controller]]:
-    """Start a controller on the test broker; the same database each call."""
+    """Start a controller on the test broker (``Controller`` options as keywords); the
+    same database each call."""
     made: list[Controller] = []
 
-    def make() -> Controller:
+    def make(**options: Any) -> Controller:
         ctl = Controller(tmp_path / "controller" / "controller.db", broker.controller_settings(),
-                         http_port=0, sweep_interval=0.5, broker_passwd=broker.config.passwd)
+                         http_port=0, sweep_interval=0.5, broker_passwd=broker.config.passwd,
+                         **options)
         ctl.start()
         made.append(ctl)
         wait_for(ctl.hub.session.is_connected.is_set)

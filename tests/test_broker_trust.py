@@ -183,3 +183,32 @@ def test_rotating_a_devices_credentials_closes_the_old_ones_connection(controlle
         wait_for(lambda: new.outbox.depth == 0, timeout=20)
     finally:
         new.close()
+
+
+def test_pacer_holds_a_bounded_number_and_hands_them_on_at_the_rate():
+    """Unit: with an empty bucket, a device's events are held up to its share, the rest
+    deferred to the node (not acked); held ones go on as the bucket refills, in order."""
+    from controller.fleet.rate_limit import Pacer, RateLimiter
+    now = [0.0]
+    limiter = RateLimiter(rate=10, burst=5, clock=lambda: now[0])
+    delivered, counts = [], {}
+    pacer = Pacer(limiter, delivered.append,
+                  lambda name, n: counts.__setitem__(name, counts.get(name, 0) + n),
+                  per_device=20, total=30)
+    outcomes = [pacer.offer("kiosk-p1", {"n": i}) for i in range(30)]
+    assert outcomes == ["delivered"] * 5 + ["held"] * 20 + ["deferred"] * 5
+    assert [pacer.offer("kiosk-p2", {"n": i}) for i in range(15)] == (
+        ["delivered"] * 5 + ["held"] * 10)
+    assert pacer.offer("kiosk-p3", {"n": 0}) == "delivered"
+    assert pacer.offer("kiosk-p3", {"n": 1}) == "delivered"  # its own bucket is full
+    assert pacer.held == 30 and counts == {"events_delayed": 30, "events_deferred": 5}
+    assert pacer.offer("kiosk-p4", {"n": 0}) == "delivered"  # within its rate: never held
+    now[0] = 1.0  # each bucket full again: five more each
+    assert [e["n"] for e in pacer._due()] == [*range(5, 10), *range(5, 10)]
+    assert pacer.held == 20
+    later = []
+    for second in (2.0, 3.0, 4.0):
+        now[0] = second
+        later += pacer._due()
+    assert pacer.held == 0 and len(later) == 20  # none lost, none twice
+    assert len(delivered) == 5 + 5 + 2 + 1  # handed on at once, the rest by the thread

@@ -169,22 +169,33 @@ def test_units_run_controller_and_a_node_over_tls(install, broker_unit, tmp_path
         config = load_config(node_file)
         node = Node(config)
         node.start()
+        admin = {"Authorization": f"Bearer {install.token()}"}
         try:
             node.emit("rating", {"level": 4, "scale": 4})
             wait_for(lambda: node.outbox.depth == 0, timeout=30)
+            ratings = requests.get(f"{install.api}/ratings", timeout=5, verify=install.ca,
+                                   headers=admin).json()
+            assert [(r["device"], r["level"], r["scale"]) for r in ratings] == [
+                ("kiosk-qa-01", 4, 4)]
+            # --broker-passwd: a device's broker credentials open the audio downloads.
+            file_url = f"{install.api}/audio/files/{'0' * 64}"
+            device = (config.device_id, config.mqtt.password or "")
+            assert requests.get(file_url, auth=device, timeout=5,
+                                verify=install.ca).status_code == 404
+            wrong = (config.device_id, "not-the-password")
+            assert requests.get(file_url, auth=wrong, timeout=5,
+                                verify=install.ca).status_code == 401
+            # Revoked through the API: the controller removes the account and reloads
+            # the broker unit's Mosquitto (its pid file), which closes the connection.
+            revoked = requests.post(f"{install.api}/devices/kiosk-qa-01/revoke", timeout=10,
+                                    verify=install.ca, headers=admin)
+            assert revoked.status_code == 200, revoked.text
+            assert revoked.json()["broker_reloaded"] is True
+            wait_for(lambda: not node.session.is_connected.is_set(), timeout=5)
+            assert requests.get(file_url, auth=device, timeout=5,
+                                verify=install.ca).status_code == 401
         finally:
             node.close()
-        ratings = requests.get(f"{install.api}/ratings", timeout=5, verify=install.ca,
-                               headers={"Authorization": f"Bearer {install.token()}"}).json()
-        assert [(r["device"], r["level"], r["scale"]) for r in ratings] == [
-            ("kiosk-qa-01", 4, 4)]
-        # --broker-passwd: a device's broker credentials open the audio downloads.
-        file_url = f"{install.api}/audio/files/{'0' * 64}"
-        device = (config.device_id, config.mqtt.password or "")
-        assert requests.get(file_url, auth=device, timeout=5,
-                            verify=install.ca).status_code == 404
-        wrong = (config.device_id, "not-the-password")
-        assert requests.get(file_url, auth=wrong, timeout=5, verify=install.ca).status_code == 401
         # HTTPS only: plain HTTP to the port gets no answer, and the certificate names
         # localhost as well as 127.0.0.1 (what setup's closing curl line uses).
         with pytest.raises(requests.ConnectionError):

@@ -11,6 +11,7 @@ from typing import Any
 
 from controller.broker import CONTROLLER_USER
 from controller.errors import ControllerError
+from controller.fleet import rate_limit
 from controller.service import Controller
 from node_runtime.config import MqttSettings
 
@@ -41,6 +42,12 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--http-body-timeout", type=float, default=30.0,
                        help="answer 408 when a request body stalls this many seconds "
                             "(default %(default)s)")
+    serve.add_argument("--device-rate", type=float, default=rate_limit.RATE,
+                       help="messages a second each device may send on average; events "
+                            "beyond it are delayed, never lost (default %(default)s)")
+    serve.add_argument("--device-burst", type=float, default=rate_limit.BURST,
+                       help="messages a device may send at once before --device-rate "
+                            "applies (default %(default)s)")
     serve.add_argument("--url-file", help="write the API base URL here once serving")
     serve.add_argument("--broker-passwd", help="the broker's password file: devices use their "
                        "broker credentials to download audio (speakers)")
@@ -65,7 +72,8 @@ def run(args: argparse.Namespace, data: pathlib.Path) -> int:
                     media_dir=args.media_dir, http_workers=args.http_workers,
                     header_timeout=args.http_header_timeout,
                     body_timeout=args.http_body_timeout,
-                    http_tls_cert=args.http_tls_cert, http_tls_key=args.http_tls_key) as ctl:
+                    http_tls_cert=args.http_tls_cert, http_tls_key=args.http_tls_key,
+                    device_rate=args.device_rate, device_burst=args.device_burst) as ctl:
         ctl.start()
         if args.url_file:
             pathlib.Path(args.url_file).write_text(ctl.api_url + "\n")

@@ -15,7 +15,7 @@ from typing import Any
 from controller.fleet.commands import Commands
 from controller.fleet.ingest import Ingestor
 from controller.fleet.metrics import Metrics
-from controller.fleet.rate_limit import RateLimiter
+from controller.fleet.rate_limit import Pacer, RateLimiter
 from controller.fleet.registry import Registry
 from node_runtime.config import MqttSettings
 from node_runtime.session import MqttSession
@@ -35,6 +35,7 @@ class Hub:
                  limiter: RateLimiter | None = None):
         self.metrics = metrics
         self.limiter = limiter or RateLimiter()
+        self.pacer: Pacer | None = None
         self._throttled: dict[str, float] = {}  # device -> when last logged; one per account
         # MQTT 3.1.1 for the controller's own connection: it uses no MQTT 5 feature,
         # and paho parses MQTT 5 properties of every message in Python (a tenth of
@@ -46,15 +47,20 @@ class Hub:
 
     def attach(self, registry: Registry, ingestor: Ingestor, commands: Commands) -> None:
         self.registry, self.ingestor, self.commands = registry, ingestor, commands
+        self.pacer = Pacer(self.limiter, ingestor.accept, self.metrics.count)
         self.session.subscribe(subscription(Topic.STATE), self._state)
         self.session.subscribe(subscription(Topic.TELEMETRY), self._telemetry)
         self.session.subscribe(subscription(Topic.EVENTS), self._events)
 
     def start(self) -> None:
+        if self.pacer is not None:
+            self.pacer.start()
         self.session.start()
 
     def close(self) -> None:
         self.session.close()
+        if self.pacer is not None:
+            self.pacer.close()
 
     # -- outgoing --------------------------------------------------------------------
 
@@ -119,24 +125,28 @@ class Hub:
                          f"event {event['id']} names device {event['device']!r} but came on "
                          f"{device_id}'s topic")
             return
-        if not self._within_rate(device_id, "events_delayed"):
-            return  # not acked: the node keeps it and sends it again later
         self.registry.heard(device_id)
         self.metrics.count("events_received")
-        self.ingestor.accept(event)
+        assert self.pacer is not None  # made by attach, with the ingestor
+        if self.pacer.offer(device_id, event) != "delivered":
+            self._throttled_log(device_id)
 
     def _within_rate(self, device_id: str, counter: str) -> bool:
         """The device's rate limit; over it, count (and log once a minute per device)."""
         if self.limiter.allow(device_id):
             return True
         self.metrics.count(counter)
+        self._throttled_log(device_id)
+        return False
+
+    def _throttled_log(self, device_id: str) -> None:
         now = time.monotonic()
         if now - self._throttled.get(device_id, -60.0) >= 60.0:
             self._throttled[device_id] = now
-            log.warning("device %s is over its rate (%g messages/s, bursts of %g): its "
-                        "events wait for the node to send them again; telemetry dropped",
-                        device_id, self.limiter.rate, self.limiter.burst)
-        return False
+            log.warning("device %s is over its rate (%g messages/s, bursts of %g): its events "
+                        "are held back and stored at that rate (or left for the node to send "
+                        "again), its telemetry dropped", device_id, self.limiter.rate,
+                        self.limiter.burst)
 
     def _refuse(self, reason: str, topic: str, detail: str) -> None:
         log.warning("rejected message on %s (%s): %s", topic, reason, detail)
