@@ -4,6 +4,11 @@ The entry point reads the environment and the node file's ``[kiosk]``
 table, prepares Kivy (which must be configured before its window module
 is imported), builds the terminal, the buttons and the backlight, and
 hands them to the app.
+
+The kiosk reaches the controller's HTTP API for officers' photos and to
+upload screenshots; over HTTPS it checks the controller's certificate against
+``[kiosk] controller_ca``, else ``[mqtt] tls_ca``, else the system's trusted
+CAs (:func:`controller_ca`).
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from kiosk.backlight import DEFAULT_ROOT, Backlight
+from kiosk.errors import KioskConfigError
 from kiosk.photos import PhotoCache
 from kiosk.settings import Officer, parse_settings
 from kiosk.terminal import Terminal
 from kiosk.upload import upload_png
 from node_runtime.cli import main as node_main
+from node_runtime.config import NodeConfig
+from node_runtime.https import controller_ca_file
 from node_runtime.node import Node
 from wire.rating import CMD_RESTART, CMD_SCREENSHOT
 
@@ -55,11 +63,22 @@ def prepare_kivy(window: dict[str, Any], kivy_home: pathlib.Path) -> None:
             Config.set("input", name, spec)
 
 
+def controller_ca(config: NodeConfig) -> str | None:
+    """The CA file the controller's certificate is checked against: the node file's
+    ``[kiosk] controller_ca``, else ``[mqtt] tls_ca`` (the commune CA, which signs the
+    controller's certificate too), else None (the system's trusted CAs)."""
+    value = config.role_settings.get("controller_ca")
+    if value is not None and not isinstance(value, str):
+        raise KioskConfigError(f"[kiosk] controller_ca = {value!r}: expected a file path")
+    return controller_ca_file(value, config.mqtt.tls_ca)
+
+
 class KioskRole:
     """What the node runtime runs: the app on the main thread, hardware beside it."""
 
     def __init__(self, node: Node):
         raw = node.config.role_settings
+        self.ca_file = controller_ca(node.config)
         window = raw.get("window", {})
         prepare_kivy(window, node.config.data_dir / "kivy")
         self.terminal = Terminal(node.emit, node.device_id, parse_settings(raw),
@@ -77,7 +96,7 @@ class KioskRole:
         self.photos = None
         if raw.get("controller_url"):
             self.photos = PhotoCache(node.config.data_dir / "photos", raw["controller_url"],
-                                     on_new=self.terminal.redraw)
+                                     ca_file=self.ca_file, on_new=self.terminal.redraw)
             self.photos.want(self.terminal.settings.photo_hashes())
             node.on_config(lambda _raw: self._want_photos())
         from kiosk.app import KioskApp
@@ -103,7 +122,7 @@ class KioskRole:
         if not isinstance(url, str):
             raise ValueError(f"screenshot needs an upload 'url', got {url!r}")
         png = self.app.screenshot()
-        status = upload_png(url, png)
+        status = upload_png(url, png, ca_file=self.ca_file)
         return {"bytes": len(png), "status": status}
 
     def run(self, stop: threading.Event) -> int:

@@ -9,9 +9,9 @@ state or the whole new file. When the cache would exceed its bound, files no
 schedule needs are evicted, least recently used first.
 
 Downloads carry the node's credentials, so they go only over HTTPS, checked
-against ``ca_file`` (the commune CA), or plain HTTP to the loopback; to any
-other ``http://`` URL the cache sends nothing and fails at once (see
-:mod:`speaker_node.settings`).
+against ``ca_file`` (the commune CA) or else the system's trusted CAs, or plain
+HTTP to the loopback; to any other ``http://`` URL the cache sends nothing and
+fails at once (the rule of :mod:`node_runtime.https`, which every node shares).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from node_runtime.https import password_in_clear, requests_verify, untrusted
 from node_runtime.lean import import_hiding
 from speaker_node.errors import CacheError, CorruptAudio
-from speaker_node.settings import password_in_clear
 from wire.speaker import AUDIO_FILE_PATH
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -179,7 +179,7 @@ class AudioCache:
         try:
             with self._requests().get(url, headers=headers, auth=self.auth, stream=True,
                                       timeout=self.timeout,
-                                      verify=self.ca_file or True) as resp:
+                                      verify=requests_verify(self.ca_file)) as resp:
                 if resp.status_code == 416:
                     have = -1  # our partial is longer than the file: start again
                 elif resp.status_code not in (200, 206):
@@ -199,9 +199,7 @@ class AudioCache:
                         f.flush()
                         os.fsync(f.fileno())
         except requests.exceptions.SSLError as exc:
-            trusted = self.ca_file or "the system's trusted CAs"
-            raise CacheError(f"GET {url}: the controller's certificate is not one {trusted} "
-                             f"vouches for, or TLS failed: {exc}") from None
+            raise CacheError(f"GET {url}: {untrusted(self.ca_file)}: {exc}") from None
         except requests.RequestException as exc:
             raise CacheError(f"GET {url}: {exc}") from None
         if have == -1 or sha256_file(part) != sha256:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from node_runtime import cli as node_cli
+from node_runtime.https import controller_ca_file
 from node_runtime.node import Node
 from speaker_node.amplifier import Amplifier
 from speaker_node.cache import AudioCache
@@ -30,9 +31,9 @@ def build(node: Node, *, pin_factory: Any = None,
     auth = (mqtt.username or node.device_id, mqtt.password) if mqtt.password else None
     data = node.config.data_dir
     # The controller's certificate is signed by the commune CA the node trusts for MQTT,
-    # unless [speaker] controller_ca names another (see speaker_node.settings).
+    # unless [speaker] controller_ca names another (see node_runtime.https).
     cache = AudioCache(data / "audio", settings.controller_url, auth=auth,
-                       ca_file=settings.controller_ca or mqtt.tls_ca,
+                       ca_file=controller_ca_file(settings.controller_ca, mqtt.tls_ca),
                        max_bytes=settings.cache_max_bytes)
     speaker = Speaker(
         node, output=PyAudioOutput(settings.output_device),

@@ -12,19 +12,19 @@ The speaker downloads audio with its broker credentials (HTTP Basic), so:
   port 8443). Its certificate is checked against ``controller_ca`` if set,
   else the ``[mqtt]`` table's ``tls_ca`` (the commune CA the node already
   trusts for the broker, which signs the controller's certificate too), else
-  the system's trusted CAs. A certificate the CA did not sign fails the
+  the system's trusted CAs (the rule every node follows:
+  :mod:`node_runtime.https`). A certificate the CA did not sign fails the
   download, naming the CA file.
 - Plain ``http://`` is used only to this machine's loopback (``localhost``,
   127.0.0.0/8, ``::1``): a link that never leaves the machine. To any other
   host the cache refuses to send the password: every download fails at once
-  with an error naming the URL (see :func:`password_in_clear`).
+  with an error naming the URL (see
+  :func:`node_runtime.https.password_in_clear`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
-import urllib.parse
 from typing import Any
 
 from node_runtime.errors import ConfigError
@@ -49,21 +49,6 @@ class SpeakerSettings:
 
 
 KNOWN = tuple(f.name for f in dataclasses.fields(SpeakerSettings))
-
-
-def password_in_clear(url: str) -> bool:
-    """True if a request to ``url`` would carry a password readable off the machine: plain
-    ``http://`` to a host other than the loopback (``localhost``, 127.0.0.0/8, ``::1``)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme.lower() != "http":
-        return False
-    host = (parts.hostname or "").rstrip(".")
-    if host == "localhost":
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return True  # any other name may resolve anywhere
 
 
 def parse_settings(raw: dict[str, Any]) -> SpeakerSettings:

@@ -1,5 +1,6 @@
 """The controller's layout: no import cycles, domains that know nothing of HTTP,
-provisioning that does not import the controller."""
+provisioning that does not import the controller, a controller that imports no node
+role."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOMAINS = ("controller.db", "controller.fleet", "controller.ratings", "controller.broadcasts",
            "controller.broker", "controller.access")
 WEB = ("controller.web", "fastapi", "starlette", "uvicorn")
+NODE_ROLES = ("kiosk", "speaker_node", "camera_node")
 
 
 def _modules(package: str) -> dict[str, pathlib.Path]:
@@ -94,6 +96,14 @@ def test_domains_know_nothing_of_http():
 def test_provisioning_does_not_import_the_controller():
     offenders = [f"{name} imports {m}" for name, path in _modules("provisioning").items()
                  for m in _imports(path, set()) if m.startswith("controller")]
+    assert offenders == []
+
+
+def test_controller_imports_no_node_role():
+    """The controller may share node_runtime and wire with the nodes, not a role's package:
+    a rule both sides apply (e.g. node_runtime.https) lives in node_runtime."""
+    offenders = [f"{name} imports {m}" for name, path in _modules("controller").items()
+                 for m in _imports(path, set()) if m.split(".")[0] in NODE_ROLES]
     assert offenders == []
 
 

@@ -1,6 +1,8 @@
 """HTTPS for the controller's API: the certificate checked against the commune CA, no
 plain HTTP on its port, half-open TLS clients dropped in bounded time, speakers that
-download over HTTPS and never send their password in clear, and a Secure session cookie.
+download over HTTPS and never send their password in clear, kiosks that fetch photos
+and upload screenshots over HTTPS (never a screenshot in clear), and a Secure session
+cookie.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from controller.access.roles import LEADER
 from controller.broker import free_port, tls
 from controller.cli import main as controller_main
 from controller.service import Controller
+from node_runtime.https import client_context, password_in_clear
 from node_runtime.node import Node
 from speaker_node.cache import AudioCache
 from speaker_node.cli import build
 from speaker_node.errors import CacheError
-from speaker_node.settings import password_in_clear
 
 CONTROLLER = str(pathlib.Path(sys.executable).parent / "thanthien-controller")
 #: Short, so that the tests of half-open clients wait little; a TLS handshake on the
@@ -293,3 +295,177 @@ def test_device_add_refuses_a_plain_http_controller_url_to_another_machine(tmp_p
     assert not out.exists() and not (tmp_path / "broker").exists()  # nothing written
     assert add("https://10.0.0.2:8443") == 0
     assert 'controller_url = "https://10.0.0.2:8443"' in out.read_text()
+
+
+# -- kiosks --------------------------------------------------------------------------------
+
+#: Any PNG will do: the controller checks the magic of photos and screenshots.
+PNG = (pathlib.Path(__file__).parent.parent / "docs" / "screenshots" /
+       "kiosk-closed-800x480.png").read_bytes()
+
+
+def admin_session(ctl: Controller, pki: Pki) -> requests.Session:
+    from controller.access.tokens import create_token
+    token = ctl.writer.call(lambda db: create_token(db, "tls-test"))
+    session = trusting(requests.Session(), pki)
+    session.headers["Authorization"] = f"Bearer {token}"
+    return session
+
+
+def officer_photo(ctl: Controller, pki: Pki) -> str:
+    """An officer with a photo on ``ctl``; the photo's SHA-256."""
+    api = ctl.api_url + "/api/v1"
+    http = admin_session(ctl, pki)
+    http.put(f"{api}/officers/lan", json={"name": "Nguyễn Thị Lan"},
+             timeout=10).raise_for_status()
+    stored = http.put(f"{api}/officers/lan/photo", data=PNG, timeout=10)
+    stored.raise_for_status()
+    return str(stored.json()["sha256"])
+
+
+def test_kiosk_fetches_officer_photos_over_https_checked_against_the_ca(
+        https_controller, pki, tmp_path):
+    from kiosk.photos import PhotoCache
+    sha = officer_photo(https_controller, pki)
+    photos = PhotoCache(tmp_path / "photos", https_controller.api_url,
+                        ca_file=str(pki.ca.cert_path))
+    try:
+        photos.want([sha])
+        path = wait_for(lambda: photos.path(sha), timeout=20)
+        assert path.read_bytes() == PNG
+    finally:
+        photos.close()
+
+
+def test_kiosk_fetches_no_photo_from_a_controller_its_ca_did_not_sign(
+        https_controller, pki, tmp_path, caplog):
+    from kiosk.photos import PhotoCache
+    caplog.set_level(logging.WARNING, logger="kiosk.photos")
+    sha = officer_photo(https_controller, pki)
+    photos = PhotoCache(tmp_path / "photos", https_controller.api_url,
+                        ca_file=str(pki.other.cert_path))
+    try:
+        photos.want([sha])
+        expected = (f"officer photo {sha[:12]} not fetched: GET {https_controller.api_url}"
+                    f"/api/v1/photos/{sha}: the controller's certificate is not one "
+                    f"{pki.other.cert_path} vouches for")
+        wait_for(lambda: expected in caplog.text, timeout=20)
+        assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
+        assert photos.path(sha) is None
+    finally:
+        photos.close()
+
+
+def test_kiosk_uploads_a_screenshot_over_https_checked_against_the_ca(
+        https_controller, pki, tmp_path):
+    from kiosk.errors import UploadError
+    from kiosk.upload import upload_png
+    https_controller.registry.add("kiosk-tls-1", "kiosk")
+    http = admin_session(https_controller, pki)
+    api = https_controller.api_url + "/api/v1"
+    asked = http.post(f"{api}/devices/kiosk-tls-1/screenshot",
+                      json={"base_url": https_controller.api_url}, timeout=10)
+    assert asked.status_code == 201
+    url = asked.json()["args"]["url"]
+    assert url.startswith(https_controller.api_url + "/api/v1/screenshots/")
+    with pytest.raises(UploadError, match="the controller's certificate is not one "
+                       f"{pki.other.cert_path} vouches for"):
+        upload_png(url, PNG, ca_file=str(pki.other.cert_path))
+    missing = str(tmp_path / "missing-ca.crt")
+    with pytest.raises(UploadError, match=f"CA file {missing}: No such file"):
+        upload_png(url, PNG, ca_file=missing)
+    # Neither sent the PNG: the one-time token is still unused.
+    assert upload_png(url, PNG, ca_file=str(pki.ca.cert_path)) == 200
+    got = http.get(f"{api}/devices/kiosk-tls-1/screenshot", timeout=10)
+    assert got.status_code == 200 and got.content == PNG
+
+
+class Unreachable:
+    """Stands in for urllib's urlopen: records where it was asked to connect."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def __call__(self, request: Any, **_: Any) -> Any:
+        self.urls.append(request if isinstance(request, str) else request.full_url)
+        raise OSError("no network in this test")
+
+
+def test_kiosk_never_uploads_a_screenshot_over_plain_http_to_another_machine(monkeypatch):
+    import urllib.request
+
+    from kiosk.errors import UploadError
+    from kiosk.upload import upload_png
+    network = Unreachable()
+    monkeypatch.setattr(urllib.request, "urlopen", network)
+    url = "http://192.0.2.1/api/v1/screenshots/mot-lan"
+    with pytest.raises(UploadError, match=rf"screenshot upload url {url} is plain http to "
+                                          r"another machine.*https://"):
+        upload_png(url, PNG)
+    assert network.urls == []  # refused before connecting
+    loopback = "http://127.0.0.1:8080/api/v1/screenshots/mot-lan"
+    with pytest.raises(UploadError, match="no network in this test"):
+        upload_png(loopback, PNG)  # the loopback never leaves the machine: tried
+    assert network.urls == [loopback]
+
+
+def test_kiosk_trusts_the_mqtt_ca_unless_controller_ca_names_another(tmp_path, broker):
+    """The speaker's rule (node_runtime.https): ``[kiosk] controller_ca``, else
+    ``[mqtt] tls_ca``, else the system's trusted CAs."""
+    from kiosk.cli import controller_ca
+    from kiosk.errors import KioskConfigError
+
+    def config(tls_ca: str | None, **role: Any) -> Any:
+        made = node_config(tmp_path, broker, "kiosk-ca-1", "kiosk", role_settings=role)
+        return dataclasses.replace(made, mqtt=dataclasses.replace(made.mqtt, tls_ca=tls_ca))
+
+    assert controller_ca(config("/etc/thanthien/ca.crt")) == "/etc/thanthien/ca.crt"
+    assert controller_ca(config("/etc/thanthien/ca.crt", controller_ca="/x.crt")) == "/x.crt"
+    assert controller_ca(config(None)) is None
+    with pytest.raises(KioskConfigError, match="controller_ca = 42"):
+        controller_ca(config(None, controller_ca=42))
+
+
+def test_client_context_checks_the_certificate_with_tls_1_2_or_later(pki, tmp_path):
+    for ca in (str(pki.ca.cert_path), None):
+        context = client_context(ca)
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+        assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
+    only = client_context(str(pki.ca.cert_path)).get_ca_certs()
+    assert [c["subject"] for c in only] == [((("commonName", "thanthien test CA"),),)]
+    with pytest.raises(OSError, match=f"CA file {tmp_path / 'nope.crt'}: No such file"):
+        client_context(str(tmp_path / "nope.crt"))
+
+
+# -- the operator's CLI --------------------------------------------------------------------
+
+
+def test_broadcast_cli_checks_the_api_certificate_against_ca(https_controller, pki, capsys,
+                                                              monkeypatch, tmp_path):
+    from controller.access.tokens import create_token
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    token = https_controller.writer.call(lambda db: create_token(db, "radio"))
+
+    def broadcast_list(ca: pathlib.Path) -> int:
+        return controller_main(["--data", str(tmp_path / "data"), "broadcast",
+                                "--api", https_controller.api_url, "--token", token,
+                                "--ca", str(ca), "list"])
+
+    assert broadcast_list(pki.ca.cert_path) == 0
+    assert capsys.readouterr().out.strip() == "[]"
+    with pytest.raises(SystemExit) as refused:
+        broadcast_list(pki.other.cert_path)
+    assert refused.value.code == 2
+    assert (f"{https_controller.api_url}: the API's certificate is not one "
+            f"{pki.other.cert_path} vouches for") in capsys.readouterr().err
+
+
+def test_broadcast_cli_defaults_to_the_https_api_on_this_machine(monkeypatch):
+    import argparse
+
+    from controller.cli import broadcasts
+    monkeypatch.delenv("THANTHIEN_API", raising=False)
+    parser = argparse.ArgumentParser()
+    broadcasts.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["broadcast", "list"])
+    assert args.api == "https://localhost:8443" and args.ca is None

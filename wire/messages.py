@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import uuid
 from typing import Any
 
@@ -32,6 +33,10 @@ EVENT_ROLES: dict[str, tuple[str, ...]] = {
 
 #: Integers on the wire fit SQLite's (signed 64-bit).
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: How deep objects and arrays may nest in a message (the deepest, a speaker's
+#: config, nests 6). Deeper JSON is refused: Python's parser recurses, and what is
+#: stored must be answered again by the API, whose encoder stops far below 1,000.
+MAX_DEPTH = 16
 
 #: Results a device may report for a command.
 COMMAND_STATUSES = ("done", "failed", "expired", "unknown")
@@ -138,9 +143,14 @@ def decode(kind: Topic, payload: bytes) -> dict[str, Any]:
             f"payload is {len(payload)} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit", "size"
         )
     try:
-        message = json.loads(payload, parse_constant=_no_constant)
+        message = json.loads(payload, parse_constant=_no_constant, parse_float=_finite)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MessageError(f"payload is not JSON: {exc}", "json") from None
+    except RecursionError:
+        raise MessageError(f"payload nests deeper than {MAX_DEPTH}", "json") from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise MessageError(f"payload is not usable JSON: {exc}", "json") from None
+    check_depth(message, f"{kind.value} message")
     _validate(kind, message)
     return message
 
@@ -194,6 +204,28 @@ def _validate(kind: Topic, message: Any) -> None:
     _check_values(kind, message)
 
 
+def check_depth(value: Any, what: str, limit: int = MAX_DEPTH) -> None:
+    """Raise :class:`MessageError` if objects and arrays nest deeper than ``limit`` in
+    ``value`` (walked without recursion)."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [v for c in level if isinstance(c, dict | list)
+                 for v in (c.values() if isinstance(c, dict) else c)]
+        if not level:
+            return
+    if any(isinstance(v, dict | list) for v in level):
+        raise MessageError(f"{what} nests deeper than {limit} objects or arrays", "json")
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float; one too large for a float (``1e999``) is refused rather
+    than read as infinity, which nothing could store or send again."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise json.JSONDecodeError(f"{text[:40]} is too large a number", text, 0)
+    return value
+
+
 def _no_constant(name: str) -> Any:
     """NaN and Infinity are not JSON (RFC 8259); Python's parser accepts them by default."""
     raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
@@ -208,6 +240,9 @@ def _check_values(kind: Topic, message: dict[str, Any]) -> None:
         if message["seq"] < 1:
             raise MessageError(f"event seq {message['seq']} must be >= 1", "field")
         parse_ts(message["ts"])
+        if not message["ts"].endswith("Z"):  # stored and compared as text: one zone
+            raise MessageError(f"event ts {message['ts']!r}: expected UTC, ending in 'Z'",
+                               "field")
     elif kind is Topic.COMMANDS:
         parse_ts(message["expires"])
     elif kind is Topic.STATE:

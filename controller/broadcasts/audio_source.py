@@ -26,6 +26,9 @@ from controller.broadcasts.loudness import RATE
 from controller.errors import InvalidRequest
 
 MIN_DURATION_S = 0.5
+#: Sample rates of real recordings. A header claiming 1 Hz makes a few kilobytes
+#: "last" hours, each of its samples resampled to 48,000: a decode bomb.
+MIN_RATE, MAX_RATE = 8_000, 384_000
 MAX_DURATION_S = 3 * 3600
 FORMATS = ("mp3", "wav", "ogg", "flac")
 CHUNK_FRAMES = 4 * RATE  # 4 s of 48 kHz float64 is 1.5 MB a copy
@@ -126,7 +129,10 @@ def _with_duration(path: pathlib.Path, fmt: str, wav_s: float | None) -> Source:
     except miniaudio.MiniaudioError as exc:
         raise AudioError(f"the {fmt.upper()} file cannot be decoded ({exc}); "
                          "is it damaged or truncated?") from None
-    found = info.num_frames / info.sample_rate if info.sample_rate else 0.0
+    if not MIN_RATE <= info.sample_rate <= MAX_RATE:
+        raise AudioError(f"the {fmt.upper()} file's sample rate is {info.sample_rate} Hz: "
+                         f"expected {MIN_RATE:,} to {MAX_RATE:,} Hz")
+    found = info.num_frames / info.sample_rate
     declared = {"wav": wav_s, "flac": found or None}.get(fmt)  # FLAC's 0 means unknown
     return Source(path, fmt, declared, max(found, declared or 0.0))
 

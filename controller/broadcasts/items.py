@@ -135,6 +135,9 @@ class Broadcasts:
         start = parse_start(body.get("start"), self.tz)
         rrule = body.get("rrule") or None
         recurrence = parse_rrule(rrule) if rrule is not None else None
+        if recurrence is not None and not recurrence.occurs(start):
+            raise ScheduleError(f"recurrence {recurrence.text} from {body.get('start')} meets "
+                                "no date within 400 years: it would never play")
         duration = audio["duration_s"] + (ATTENTION_TONE_S if level == "emergency" else 0)
         repeat_s, expires = body.get("repeat_s"), body.get("expires")
         if repeat_s is not None and recurrence is not None:
@@ -171,6 +174,7 @@ class Broadcasts:
             old = self.get(replaces)
             if old["level"] != "emergency" or old["status"] != "active":
                 raise InvalidRequest(f"replaces {replaces!r}: not an active emergency")
+        self._check_one_emergency(_targets(body.get("targets", {"all": True})), replaces)
         lead_s = _number(body.get("lead_s", EMERGENCY_LEAD_S), "lead_s", 0, MAX_LEAD_S)
         lead = dt.timedelta(seconds=lead_s)
         repeat_s = _number(body.get("repeat_s", EMERGENCY_REPEAT_S), "repeat_s",
@@ -188,6 +192,23 @@ class Broadcasts:
         if replaces is not None:
             self.cancel(replaces)  # after the new one is out: no gap in the warnings
         return created
+
+    def _check_one_emergency(self, targets: dict[str, Any], replaces: Any) -> None:
+        """One active emergency per speaker: a new one on a speaker that already has one
+        must say it replaces it (a storm bulletin supersedes the last), else it is
+        refused naming it. An operator pressing twice, or a script in a loop, cannot
+        stack emergencies, each repeating on every speaker."""
+        with self.readers.connection() as db:
+            speakers = set(resolve_targets(db, targets))
+            for b in active_broadcasts(db):
+                if b["level"] != "emergency" or b["id"] == replaces:
+                    continue
+                shared = speakers & set(resolve_targets(db, b["targets"]))
+                if shared:
+                    raise InvalidRequest(
+                        f"emergency {b['id']} ({b['title']!r}) is still active on "
+                        f"{len(shared)} of these speakers: send this one with "
+                        f"\"replaces\": {b['id']} to supersede it, or cancel it first")
 
     def cancel(self, broadcast_id: int | str) -> dict[str, Any]:
         """Cancel an item: removed from every speaker's schedule (a playing one stops)."""
@@ -308,9 +329,17 @@ class Broadcasts:
         section = {"volume": speaker_volume(db, speaker), "tz": self.tz,
                    "quiet_hours": [t.strftime("%H:%M") for t in self.quiet_hours],
                    "horizon_end": format_ts(now + self.horizon), "items": items}
-        while len(json.dumps(section).encode()) > MAX_PAYLOAD_BYTES - 4096 and items:
-            dropped = items.pop()  # too many for one message: shorten the horizon
-            section["horizon_end"] = dropped["start"]
+        # Too many for one message: shorten the horizon. Each item's size is counted
+        # once (re-encoding the section per dropped item took seconds for thousands).
+        room = MAX_PAYLOAD_BYTES - 4096 - len(json.dumps(section).encode())
+        if room < 0:
+            used = len(json.dumps({**section, "items": []}).encode())
+            for keep, item in enumerate(items):
+                used += len(json.dumps(item).encode()) + 2  # ", " between items
+                if used > MAX_PAYLOAD_BYTES - 4096:
+                    section["horizon_end"] = item["start"]
+                    del items[keep:]
+                    break
         return section
 
     def push(self, speakers: list[str] | None = None) -> int:

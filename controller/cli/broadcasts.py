@@ -3,7 +3,10 @@
 ``audio add`` works on the controller's data folder directly (the service
 need not run). ``broadcast`` commands go through the running service's HTTP
 API (``--api``, ``--token`` or ``THANTHIEN_API``/``THANTHIEN_TOKEN``), since
-the service pushes schedules to the speakers.
+the service pushes schedules to the speakers. The API is HTTPS on port 8443
+(default ``https://localhost:8443``); its certificate is checked against
+``--ca`` (the commune CA, e.g. ``/etc/thanthien/tls/ca.crt``), else
+``REQUESTS_CA_BUNDLE``, else the CAs requests trusts by default.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from controller.broadcasts.audio_library import AudioLibrary, list_audio
 from controller.db.writer import open_writer
 from controller.errors import InvalidRequest
 
+#: The controller's unit serves its API over HTTPS on port 8443 (its certificate names
+#: localhost among its names).
+DEFAULT_API = "https://localhost:8443"
 
 def add_parser(sub: Any) -> None:
     """Add the ``audio`` and ``broadcast`` subcommands to the controller's parser."""
@@ -30,8 +36,12 @@ def add_parser(sub: Any) -> None:
     asub.add_parser("list", help="list the library")
 
     cast = sub.add_parser("broadcast", help="schedule broadcasts on the hamlet speakers")
-    cast.add_argument("--api", default=os.environ.get("THANTHIEN_API", "http://127.0.0.1:8080"))
+    cast.add_argument("--api", default=os.environ.get("THANTHIEN_API", DEFAULT_API),
+                      help="the controller's API (default THANTHIEN_API or %(default)s)")
     cast.add_argument("--token", default=os.environ.get("THANTHIEN_TOKEN"))
+    cast.add_argument("--ca", help="the CA certificate the API's is checked against, e.g. "
+                      "/etc/thanthien/tls/ca.crt (default: REQUESTS_CA_BUNDLE, else the "
+                      "CAs requests trusts)")
     bsub = cast.add_subparsers(dest="action", required=True)
     badd = bsub.add_parser("add", help="schedule an item")
     badd.add_argument("audio_id", type=int)
@@ -105,33 +115,46 @@ def _broadcast(args: argparse.Namespace) -> int:
                              "(create one with 'thanthien-controller token create NAME')")
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {args.token}"
+    # Given with each request: a session's own verify would lose to REQUESTS_CA_BUNDLE.
+    tls = {"verify": args.ca} if args.ca else {}
+    try:
+        return _call(http, args, tls)
+    except requests.exceptions.SSLError as exc:
+        trusted = args.ca or os.environ.get("REQUESTS_CA_BUNDLE") or "the CAs requests trusts"
+        raise InvalidRequest(f"{args.api}: the API's certificate is not one {trusted} "
+                             f"vouches for, or TLS failed (give the commune CA with --ca): "
+                             f"{exc}") from None
+
+
+def _call(http: Any, args: argparse.Namespace, tls: dict[str, Any]) -> int:
     base = args.api.rstrip("/") + "/api/v1/broadcasts"
     if args.action == "add":
         body = {"audio_id": args.audio_id, "start": args.start, "rrule": args.rrule,
                 "level": args.level, "targets": _targets(args), "overlap": args.overlap,
                 "title": args.title}
-        resp = http.post(base, json={k: v for k, v in body.items() if v is not None})
+        resp = http.post(base, json={k: v for k, v in body.items() if v is not None},
+                         **tls)
     elif args.action == "emergency":
         body = {"audio_id": args.audio_id, "targets": _targets(args), "repeat_s": args.repeat_s,
                 "expires_in_s": args.expires_in_s, "title": args.title,
                 "replaces": args.replaces}
         resp = http.post(base + "/emergency",
-                         json={k: v for k, v in body.items() if v is not None})
+                         json={k: v for k, v in body.items() if v is not None}, **tls)
     elif args.action == "list":
-        resp = http.get(base)
+        resp = http.get(base, **tls)
     elif args.action == "cancel":
-        resp = http.delete(f"{base}/{args.broadcast_id}")
+        resp = http.delete(f"{base}/{args.broadcast_id}", **tls)
     elif args.action == "volume":
         api = args.api.rstrip("/") + "/api/v1"
         path = (f"/hamlets/{args.hamlet}/volume" if args.hamlet
                 else f"/speakers/{args.speaker}/volume")
-        resp = http.put(api + path, json={"volume": args.volume})
+        resp = http.put(api + path, json={"volume": args.volume}, **tls)
     elif args.action == "quiet-hours":
         resp = http.put(args.api.rstrip("/") + "/api/v1/speakers/quiet-hours",
-                        json={"from": args.begin, "to": args.end})
+                        json={"from": args.begin, "to": args.end}, **tls)
     else:
         resp = http.get(f"{base}/{args.broadcast_id}/receipts",
-                        params={"format": "csv"} if args.csv else None)
+                        params={"format": "csv"} if args.csv else None, **tls)
     if resp.status_code >= 400:
         raise InvalidRequest(resp.json().get("error", resp.text))
     if args.action == "receipts" and args.csv:

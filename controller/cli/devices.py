@@ -15,9 +15,9 @@ from controller.errors import BrokerError, InvalidRequest
 from controller.fleet import registry
 from controller.fleet.registry import Registry
 from controller.fleet.revocation import Revocation
+from node_runtime.https import password_in_clear
 from provisioning.identity import new_identity
 from provisioning.node_file import node_file_text
-from speaker_node.settings import password_in_clear
 from wire.topics import check_device_id
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Path, Request
 
 from controller.access.sessions import Sessions
 from controller.broadcasts.audio_library import AudioLibrary
@@ -20,6 +20,10 @@ from controller.fleet.revocation import Revocation
 from controller.ratings.alerts import Alerts
 from controller.ratings.roster import Roster
 from controller.ratings.screenshots import Screenshots
+from wire.messages import INT64_MAX
+
+#: A row id in a path: SQLite's integers are 64-bit, anything past them a clear 422.
+RowIdPath = Annotated[int, Path(ge=1, le=INT64_MAX, description="the row's id")]
 
 
 @dataclasses.dataclass

@@ -32,6 +32,10 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+async def _overflow(request: Request, exc: Exception) -> JSONResponse:
+    return error(400, f"a number in the request is outside 64-bit integers: {exc}")
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     def handler(status: int) -> Any:
@@ -42,6 +46,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, handler(404))
     app.add_exception_handler(InvalidRequest, handler(400))
     app.add_exception_handler(ValueError, handler(400))
+    # A number past SQLite's 64 bits that slipped past the models: the request's fault.
+    app.add_exception_handler(OverflowError, _overflow)
     app.add_exception_handler(Unauthorized, handler(401))
     app.add_exception_handler(Forbidden, handler(403))
     app.add_exception_handler(BodyTooLarge, handler(413))

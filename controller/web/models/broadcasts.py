@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from controller.web.models import RequestBody, ResponseBody
+from controller.web.models import JsonObject, RequestBody, ResponseBody, RowId
 
 Level = Literal["normal", "priority", "emergency"]
 
@@ -28,26 +28,27 @@ class Audio(ResponseBody):
 
 
 class BroadcastCreate(RequestBody):
-    audio_id: int
+    audio_id: RowId
     start: str = Field(description="ISO 8601; local time (Asia/Ho_Chi_Minh) without offset")
     rrule: str | None = Field(None, description="RFC 5545 recurrence, e.g. FREQ=WEEKLY;BYDAY=MO")
     repeat_s: float | None = None
     expires: str | None = None
-    targets: dict[str, Any] = Field(default_factory=lambda: {"all": True},
-                                    description="{all: true}, {hamlets: [..]} or {speakers: [..]}")
+    targets: JsonObject = Field(default_factory=lambda: {"all": True},
+                                description="{all: true}, {hamlets: [..]} or {speakers: [..]}")
     level: Level = "normal"
     overlap: Literal["reject", "order"] = "reject"
     title: str | None = None
 
 
 class EmergencyCreate(RequestBody):
-    audio_id: int
-    targets: dict[str, Any] = Field(default_factory=lambda: {"all": True})
+    audio_id: RowId
+    targets: JsonObject = Field(default_factory=lambda: {"all": True})
     repeat_s: float | None = None
     expires_in_s: float | None = None
     lead_s: float | None = None
     title: str | None = None
-    replaces: int | None = Field(None, description="the emergency this one supersedes")
+    replaces: RowId | None = Field(None, description="the emergency this one supersedes; "
+                                   "required when one is active on any of its speakers")
 
 
 class Broadcast(ResponseBody):

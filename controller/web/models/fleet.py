@@ -8,7 +8,7 @@ from pydantic import Field
 
 from controller.fleet.commands import MAX_TTL_S
 from controller.fleet.registry import ROLES
-from controller.web.models import RequestBody, ResponseBody
+from controller.web.models import JsonObject, RequestBody, ResponseBody
 
 Role = Literal[ROLES]  # type: ignore[valid-type]
 
@@ -58,7 +58,7 @@ class DeviceRevoked(ResponseBody):
 
 class CommandCreate(RequestBody):
     name: str = Field(min_length=1, description="the command's name, e.g. ping, restart")
-    args: dict[str, Any] = Field(default_factory=dict)
+    args: JsonObject = Field(default_factory=dict)
     ttl_s: float = Field(300, description="seconds before it expires",
                          json_schema_extra={"exclusiveMinimum": 0, "maximum": MAX_TTL_S})
 
@@ -76,7 +76,7 @@ class Command(ResponseBody):
 
 
 class ConfigPut(RequestBody):
-    config: dict[str, Any]
+    config: JsonObject
 
 
 class ConfigVersion(ResponseBody):

@@ -15,7 +15,7 @@ from controller.broadcasts import audio_library, items, receipts
 from controller.db.connection import ReaderPool
 from controller.errors import NotFound, Unauthorized
 from controller.web.auth import allow, require_token
-from controller.web.deps import Services, readers, services
+from controller.web.deps import RowIdPath, Services, readers, services
 from controller.web.gate import body_limit
 from controller.web.models import broadcasts as m
 from controller.web.uploads import read_upload
@@ -59,7 +59,7 @@ def list_audio(pool: ReaderPool = Depends(readers)) -> Any:
 
 @router.get("/audio/{id}", dependencies=[allow(OPERATOR)],
             response_model=m.Audio, summary="One audio file's record")
-def get_audio(id: int, pool: ReaderPool = Depends(readers)) -> Any:
+def get_audio(id: RowIdPath, pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return audio_library.get_audio(db, id)
 
@@ -110,7 +110,7 @@ def list_items(include_cancelled: bool = False,
 
 @router.get("/broadcasts/{id}", dependencies=[allow(OPERATOR, LEADER)],
             response_model=m.Broadcast, summary="One item")
-def get_item(id: int, pool: ReaderPool = Depends(readers)) -> Any:
+def get_item(id: RowIdPath, pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return items.get_broadcast(db, id)
 
@@ -118,7 +118,7 @@ def get_item(id: int, pool: ReaderPool = Depends(readers)) -> Any:
 @router.delete("/broadcasts/{id}", dependencies=[allow(OPERATOR)],
                response_model=m.Broadcast,
                summary="Cancel an item on every speaker")
-def cancel(id: int, svc: Services = Depends(services)) -> Any:
+def cancel(id: RowIdPath, svc: Services = Depends(services)) -> Any:
     return svc.broadcasts.cancel(id)
 
 
@@ -126,7 +126,7 @@ def cancel(id: int, svc: Services = Depends(services)) -> Any:
             response_model=list[m.OccurrenceReceipts],
             responses={200: {"content": {"text/csv": {}}}},
             summary="Per occurrence, which speakers played it (format=csv for the log)")
-def get_receipts(id: int, format: str | None = None,
+def get_receipts(id: RowIdPath, format: str | None = None,
                  pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         if format == "csv":

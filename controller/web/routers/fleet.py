@@ -122,7 +122,8 @@ def put_config(id: str, body: m.ConfigPut, svc: Services = Depends(services)) ->
 def ask_screenshot(id: str, request: Request, body: m.ScreenshotAsk | None = None,
                    svc: Services = Depends(services)) -> Any:
     host = request.headers.get("host") or "localhost"
-    base = (body.base_url if body else None) or f"http://{host}"
+    # The kiosk uploads the way the technician reached us: https behind the unit.
+    base = (body.base_url if body else None) or f"{request.url.scheme}://{host}"
     return svc.screenshots.request(id, base)
 
 

@@ -12,7 +12,7 @@ from controller.access.roles import LEADER
 from controller.db.connection import ReaderPool
 from controller.ratings import alerts, cases, stats, store
 from controller.web.auth import allow, require_token
-from controller.web.deps import Services, readers, services
+from controller.web.deps import RowIdPath, Services, readers, services
 from controller.web.models import ratings as m
 
 #: The most ratings one answer holds (each page is built in memory).
@@ -100,14 +100,14 @@ def list_cases(status: str | None = None, desk: str | None = None,
 
 @router.get("/cases/{id}", dependencies=[allow(LEADER)],
             response_model=m.Case, summary="One case")
-def get_case(id: int, pool: ReaderPool = Depends(readers)) -> Any:
+def get_case(id: RowIdPath, pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return cases.get_case(db, id)
 
 
 @router.put("/cases/{id}", dependencies=[allow(LEADER)],
             response_model=m.Case, summary="Update a case: status, note")
-def put_case(id: int, body: m.CasePut, svc: Services = Depends(services)) -> Any:
+def put_case(id: RowIdPath, body: m.CasePut, svc: Services = Depends(services)) -> Any:
     cases.update_case(svc.writer, id, body.status, body.note)
     with svc.readers.connection() as db:
         return cases.get_case(db, id)

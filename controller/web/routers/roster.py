@@ -12,7 +12,7 @@ from controller.access.roles import LEADER, TECHNICIAN
 from controller.db.connection import ReaderPool
 from controller.ratings import roster
 from controller.web.auth import allow, require_token
-from controller.web.deps import Services, readers, services
+from controller.web.deps import RowIdPath, Services, readers, services
 from controller.web.gate import body_limit
 from controller.web.models import ratings as m
 
@@ -102,6 +102,6 @@ def add_shift(body: m.ShiftCreate, svc: Services = Depends(services)) -> Any:
 
 @router.delete("/roster/{id}", dependencies=[allow(LEADER)],
                response_model=m.Deleted, summary="Remove a shift")
-def delete_shift(id: int, svc: Services = Depends(services)) -> Any:
+def delete_shift(id: RowIdPath, svc: Services = Depends(services)) -> Any:
     svc.roster.delete("roster", id)
     return {"deleted": str(id)}
