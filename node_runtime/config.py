@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 import pathlib
 from typing import Any
 
@@ -71,6 +73,7 @@ def load_config(path: str | pathlib.Path) -> NodeConfig:
     import tomllib  # only entry points read files; keeps a node's memory down
 
     path = pathlib.Path(path)
+    _keep_private(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -78,6 +81,25 @@ def load_config(path: str | pathlib.Path) -> NodeConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"node config {path} is not valid TOML: {exc}") from None
     return config_from_dict(raw, base_dir=path.parent)
+
+
+def _keep_private(path: pathlib.Path) -> None:
+    """The node file holds the device's password: 0600 (group and others shut out). A
+    looser one (copied with cp, unpacked from a card) is tightened, with a warning; one
+    that cannot be (another owner's) is refused, naming the fix."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return  # reading it says why
+    if not mode & 0o077:
+        return
+    try:
+        os.chmod(path, mode & 0o700)
+    except OSError as exc:
+        raise ConfigError(f"node config {path} is readable by others (mode {mode:o}) and "
+                          f"cannot be made private ({exc.strerror}): chmod 600 {path}") from None
+    logging.getLogger(__name__).warning(
+        "node config %s was readable by others (mode %o): made 0600", path, mode)
 
 
 def config_from_dict(raw: dict[str, Any], base_dir: pathlib.Path | None = None) -> NodeConfig:

@@ -24,7 +24,8 @@ def open_durable(path: str | pathlib.Path) -> sqlite_utils.Database:
     """
     path = pathlib.Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # The node's folder holds its events (citizens' ratings): the node's alone.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")

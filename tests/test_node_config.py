@@ -56,3 +56,18 @@ def test_missing_node_file_is_named(tmp_path):
 def test_mqtt_protocol_is_auto_unless_forced(tmp_path, line, protocol):
     config = load_config(write(tmp_path, f"[device]\nid = 'k-1'\nrole = 'kiosk'\n[mqtt]\n{line}\n"))
     assert config.mqtt.protocol == protocol
+
+
+def test_a_node_file_readable_by_others_is_made_private(tmp_path, caplog):
+    """It holds the device's password: a copy left 0644 is tightened to 0600, with a
+    warning, before it is read."""
+    import os
+
+    from node_runtime.config import load_config
+    path = tmp_path / "node.toml"
+    path.write_text('[device]\nid = "kiosk-m1"\nrole = "kiosk"\n'
+                    '[mqtt]\npassword = "secret"\n')
+    os.chmod(path, 0o644)
+    assert load_config(path).device_id == "kiosk-m1"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert "made 0600" in caplog.text

@@ -37,6 +37,8 @@ class Hub:
         self.limiter = limiter or RateLimiter()
         self.pacer: Pacer | None = None
         self._throttled: dict[str, float] = {}  # device -> when last logged; one per account
+        #: (topic, reason) -> (when last logged, refusals not logged since): bounded.
+        self._refusals: dict[tuple[str, str], tuple[float, int]] = {}
         # MQTT 3.1.1 for the controller's own connection: it uses no MQTT 5 feature,
         # and paho parses MQTT 5 properties of every message in Python (a tenth of
         # the controller's CPU at full ingestion). Devices still speak MQTT 5.
@@ -84,9 +86,7 @@ class Hub:
             device_id, _ = parse_topic(topic)
             return device_id, decode(kind, payload)
         except (MessageError, TopicError) as exc:
-            reason = getattr(exc, "reason", "topic")
-            log.warning("rejected message on %s (%s): %s", topic, reason, exc)
-            self.metrics.reject(reason, topic, str(exc))
+            self._refuse(getattr(exc, "reason", "topic"), topic, str(exc))
             return None
 
     def _state(self, topic: str, payload: bytes) -> None:
@@ -149,5 +149,17 @@ class Hub:
                         self.limiter.burst)
 
     def _refuse(self, reason: str, topic: str, detail: str) -> None:
-        log.warning("rejected message on %s (%s): %s", topic, reason, detail)
+        """Count every refusal; log the first of each topic and reason, then at most one a
+        minute with how many went unlogged (a device sending garbage in a loop must not
+        fill the journal)."""
         self.metrics.reject(reason, topic, detail)
+        key, now = (topic, reason), time.monotonic()
+        last, quiet = self._refusals.get(key, (-60.0, 0))
+        if now - last < 60.0:
+            self._refusals[key] = (last, quiet + 1)
+            return
+        if len(self._refusals) >= 10_000:
+            self._refusals.clear()
+        self._refusals[key] = (now, 0)
+        more = f" ({quiet} more like it in the last minute)" if quiet else ""
+        log.warning("rejected message on %s (%s): %s%s", topic, reason, detail, more)
