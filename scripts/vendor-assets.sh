@@ -12,4 +12,8 @@ npm ci --no-audit --no-fund --silent
 mkdir -p "$out/swagger-ui"
 cp node_modules/swagger-ui-dist/{swagger-ui-bundle.js,swagger-ui.css,favicon-32x32.png} \
    "$out/swagger-ui/"
+# The console: htmx and the two extensions it uses (server-sent events, JSON bodies).
+mkdir -p "$out/htmx"
+cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx-ext-sse/dist/sse.min.js \
+   node_modules/htmx-ext-json-enc/dist/json-enc.min.js "$out/htmx/"
 touch "$out/.installed"

@@ -12,6 +12,10 @@ ballot stuffing, paced to pass the kiosk's own rapid-tap check: one tap every
 lasts, are flagged as misuse: they stay listed (``include_misuse``) but
 count in no statistic and open no case.
 
+The pace is counted in memory (each kiosk's last hour, at most 121 times) and
+the database asked only past that, so ordinary ratings cost nothing more; after
+a restart the count starts again from empty.
+
 Both are checked after each rating inside its transaction; an alert is
 stored, shown by the API and published (not retained) on ``tt/v1/alerts``
 once committed. A desk alerts at most once per window and kind.
@@ -19,6 +23,7 @@ once committed. A desk alerts at most once per window and kind.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import json
@@ -58,6 +63,8 @@ class Alerts:
         self.writer = writer
         self._publish = publish
         self._pending: list[int] = []  # ids of alerts stored in this batch; writer thread only
+        #: Kiosk -> its recent rating times (Unix s); writer thread only, bounded per kiosk.
+        self._recent: dict[str, collections.deque[float]] = {}
         # Read before the writer thread starts; leaders' changes persist across restarts.
         row = writer.db.execute(
             "SELECT window_s, min_answers, negative_share FROM alert_rules").fetchone()
@@ -74,7 +81,18 @@ class Alerts:
         """Rating hook, before the others: flag a kiosk's ratings as misuse, and alert
         once an hour, while it files more than :data:`PACE_MAX` an hour."""
         device, end = rating["device"], rating["ts"]
-        start = format_ts(parse_ts(end) - dt.timedelta(seconds=PACE_WINDOW_S))
+        # In memory first (the writer thread only): the last hour's rating times of each
+        # kiosk, at most PACE_MAX + 1 of them; the database is asked only past that.
+        moment = parse_ts(end)
+        recent = self._recent.setdefault(device, collections.deque())
+        recent.append(moment.timestamp())
+        while recent and recent[0] <= recent[-1] - PACE_WINDOW_S:
+            recent.popleft()
+        while len(recent) > PACE_MAX + 1:
+            recent.popleft()
+        if len(recent) <= PACE_MAX:
+            return
+        start = format_ts(moment - dt.timedelta(seconds=PACE_WINDOW_S))
         (count,) = db.execute(
             "SELECT count(*) FROM (SELECT 1 FROM ratings WHERE device = ? AND ts > ?"
             " AND ts <= ? LIMIT ?)", (device, start, end, PACE_MAX + 1)).fetchone()

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from controller.web import errors
 from controller.web.auth import forbidden_message, require_token
+from controller.web.console import pages as console
 from controller.web.deps import Services
 from controller.web.gate import Audit, Authenticate, Gate
 from controller.web.routers import access, broadcasts, fleet, ratings, roster, system
@@ -27,7 +28,8 @@ SWAGGER = "/static/vendor/swagger-ui"
 
 #: Every router, in the order their routes are matched.
 ROUTERS = (system.public, fleet.router, fleet.public, ratings.router, roster.router,
-           roster.public, broadcasts.router, broadcasts.public, access.router, access.public)
+           roster.public, broadcasts.router, broadcasts.public, access.router, access.public,
+           console.router, console.public)
 
 
 def create_app(services: Services, authenticate: Authenticate, *, audit: Audit | None = None,

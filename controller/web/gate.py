@@ -27,6 +27,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from fastapi.routing import APIRoute
 from starlette.routing import Match
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 DEFAULT_BODY_LIMIT = 1 << 20
 BODY_LIMIT_KEY = "x-body-limit"
 STREAMED_KEY = "x-body-streamed"
+#: A console page (HTML): a stranger is sent to the sign-in page, not answered 401.
+PAGE_KEY = "x-console-page"
+SIGN_IN_PATH = "/signin"
 
 #: ``authenticate(request headers, method) -> caller`` (with ``.name``, ``.role`` and
 #: ``.may(roles)``); raises PermissionError with a message if refused (a subclass
@@ -67,6 +71,7 @@ class Policy:
     streamed: bool = False
     #: The roles the route allows besides admin; None: any signed-in caller.
     roles: tuple[str, ...] | None = None
+    page: bool = False
 
 
 def body_limit(limit: int, *, streamed: bool = False) -> dict[str, Any]:
@@ -80,7 +85,7 @@ def policy_of(route: APIRoute, token_dependency: Callable[..., Any]) -> Policy:
     return Policy(public=not _depends_on(route.dependant, token_dependency),
                   body_limit=int(extra.get(BODY_LIMIT_KEY, DEFAULT_BODY_LIMIT)),
                   streamed=bool(extra.get(STREAMED_KEY, False)),
-                  roles=route_roles(route))
+                  roles=route_roles(route), page=bool(extra.get(PAGE_KEY, False)))
 
 
 def route_roles(route: APIRoute) -> tuple[str, ...] | None:
@@ -178,7 +183,10 @@ class Gate:
         if refusal is None and not policy.public:
             refusal = self._check_caller(scope, headers, policy)
         if refusal is not None:
-            await _answer(send, *refusal)
+            if policy.page and refusal[0] == 401 and scope["method"] == "GET":
+                await _redirect(send, f"{SIGN_IN_PATH}?next={quote(scope['path'])}")
+            else:
+                await _answer(send, *refusal)
             return
         if policy.streamed:
             await self.app(scope, self._timed_receive(receive), send)
@@ -269,6 +277,12 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+async def _redirect(send: Callable[[Message], Awaitable[None]], location: str) -> None:
+    await send({"type": "http.response.start", "status": 303,
+                "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _answer(send: Callable[[Message], Awaitable[None]], status: int, error: str) -> None:

@@ -1,0 +1,44 @@
+"""Languages of the console: gettext catalogs read with Babel, Vietnamese first.
+
+The catalogs are ``locale/<lang>/LC_MESSAGES/messages.po``, extracted from the
+templates and code with ``pybabel extract -F babel.cfg`` (see docs/console.md).
+Message ids are English, so English needs no catalog; Vietnamese is the
+default. Each language gets a Jinja2 environment of its own with its
+translations installed, so concurrent requests in two languages never share
+one.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import io
+import pathlib
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+LANGUAGES = ("vi", "en")
+DEFAULT = "vi"
+COOKIE = "tt_lang"
+LOCALE_DIR = pathlib.Path(__file__).resolve().parent / "locale"
+
+
+@functools.cache
+def translations(lang: str) -> gettext.NullTranslations:
+    """The catalog of ``lang`` (compiled in memory from its .po file)."""
+    po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
+    if not po.exists():
+        return gettext.NullTranslations()
+    with po.open("rb") as f:
+        catalog = read_po(f, locale=lang)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(compiled)
+
+
+def choose(cookie: str | None) -> str:
+    """The language a request gets: the one chosen on the switch, else Vietnamese."""
+    return cookie if cookie in LANGUAGES else DEFAULT
