@@ -5,8 +5,9 @@ accounts, the controller's database, each device's node file and outbox,
 and the logs. The API is HTTPS, as in a commune, with a throwaway CA of the
 demo's own in ``.demo/tls/`` (``ca.crt`` is what curl, the demo's own
 requests and the speakers trust). It writes the API base URL to
-``.demo/api-url`` and an admin token to ``.demo/admin-token``, and stops
-everything on Ctrl-C or SIGTERM.
+``.demo/api-url``, an admin token to ``.demo/admin-token`` and the console's
+admin name and password to ``.demo/admin-password``, and stops everything on
+Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from controller.access import tokens as auth
+from controller.access import users
+from controller.access.roles import ADMIN
 from controller.broadcasts.schedule import TIMEZONE, in_quiet_hours
 from controller.broker import CONTROLLER_USER, BrokerConfig, Mosquitto, free_port, tls
 from controller.db.writer import open_writer
@@ -48,6 +51,8 @@ def simulated_devices(kiosks: int, window: bool = False) -> list[tuple[str, str,
 
 
 WINDOW_KIOSK = "kiosk-window"
+#: The console's admin account in the demo.
+CONSOLE_ADMIN = "admin"
 
 
 class Demo:
@@ -63,6 +68,7 @@ class Demo:
         self.broker: Mosquitto | None = None
         self.api_url = ""
         self.token = ""
+        self.password = ""
         #: The demo CA's certificate, and a client context trusting it (set by start).
         self.ca = self.root / "tls" / tls.CA_CERT
         self.tls = ssl.create_default_context()
@@ -183,6 +189,12 @@ class Demo:
             registry = Registry(writer)
             self.token = writer.call(lambda db: auth.create_token(db, "demo-admin"))
             (self.root / "admin-token").write_text(self.token + "\n")
+            # The console's admin: signs in with a name and password (a new one each run).
+            self.password = new_password()
+            writer.call(lambda db: users.add_user(db, CONSOLE_ADMIN, ADMIN, self.password))
+            secret = self.root / "admin-password"
+            secret.write_text(f"{CONSOLE_ADMIN}\n{self.password}\n")
+            os.chmod(secret, 0o600)
             for device_id, role, hamlet, command in simulated_devices(self.kiosks,
                                                                       self.window):
                 identity = new_identity(device_id, role, hamlet=hamlet)
@@ -271,6 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo.start()
         print(f"API base URL: {demo.api_url}   (in {args.dir}/api-url)")
         print(f"admin token:  {demo.token}   (in {args.dir}/admin-token)")
+        print(f"console:      {demo.api_url}/   sign in as {CONSOLE_ADMIN} / {demo.password}"
+              f"   (in {args.dir}/admin-password; the browser must trust the demo CA)")
         print(f"demo CA:      {demo.ca}   (HTTPS: curl and browsers trust it)")
         print(f"try: curl --cacert {demo.ca} "
               f"-H \"Authorization: Bearer $(cat {args.dir}/admin-token)\" "

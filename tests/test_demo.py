@@ -46,12 +46,24 @@ def test_demo_runs_devices_online_ratings_arrive_and_stops_cleanly(tmp_path):
         wait_for(lambda: sum(d["online"] for d in get("/api/v1/devices")
                              if d["role"] == "kiosk") == 2, timeout=30)
         wait_for(lambda: len(get("/api/v1/ratings")) >= 2, timeout=60)
+        # The console: the printed admin signs in with the password written for them.
+        import requests
+        name, password = (demo_dir / "admin-password").read_text().split()
+        url = (demo_dir / "api-url").read_text().strip()
+        signed = requests.post(url + "/signin", data={"name": name, "password": password},
+                               allow_redirects=False, verify=demo_dir / "tls" / "ca.crt",
+                               timeout=10)
+        assert signed.status_code == 303, signed.text[:300]
+        signed = requests.get(url + "/", cookies=signed.cookies, timeout=10,
+                              verify=demo_dir / "tls" / "ca.crt")
+        assert signed.status_code == 200 and "Tổng quan" in signed.text, signed.text[:300]
     finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output
     assert "demo stopped." in output
     assert "admin token:" in output
+    assert f"sign in as {name} / {password}" in output
     assert f"curl --cacert {demo_dir / 'tls' / 'ca.crt'} " in output
 
 
