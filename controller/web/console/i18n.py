@@ -1,7 +1,9 @@
 """Languages of the console: gettext catalogs read with Babel, Vietnamese first.
 
-The catalogs are ``locale/<lang>/LC_MESSAGES/messages.po``, extracted from the
-templates and code with ``pybabel extract -F babel.cfg`` (see docs/console.md).
+The catalogs are ``locale/<lang>/LC_MESSAGES/*.po`` (``messages.po`` for what
+every page shares, one file per page area, so that areas are translated
+apart), extracted from the templates and code with ``pybabel extract`` (see
+docs/console.md).
 Message ids are English, so English needs no catalog; Vietnamese is the
 default. Each language gets a Jinja2 environment of its own with its
 translations installed, so concurrent requests in two languages never share
@@ -27,16 +29,20 @@ LOCALE_DIR = pathlib.Path(__file__).resolve().parent / "locale"
 
 @functools.cache
 def translations(lang: str) -> gettext.NullTranslations:
-    """The catalog of ``lang`` (compiled in memory from its .po file)."""
-    po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
-    if not po.exists():
-        return gettext.NullTranslations()
-    with po.open("rb") as f:
-        catalog = read_po(f, locale=lang)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return Translations(compiled)
+    """The catalogs of ``lang`` (compiled in memory from its .po files: ``messages.po``
+    for what every page shares, one more per page area), merged into one."""
+    merged: gettext.NullTranslations = gettext.NullTranslations()
+    for po in sorted((LOCALE_DIR / lang / "LC_MESSAGES").glob("*.po")):
+        with po.open("rb") as f:
+            catalog = read_po(f, locale=lang)
+        compiled = io.BytesIO()
+        write_mo(compiled, catalog)
+        compiled.seek(0)
+        if isinstance(merged, Translations):
+            merged.merge(Translations(compiled))
+        else:
+            merged = Translations(compiled)
+    return merged
 
 
 def choose(cookie: str | None) -> str:

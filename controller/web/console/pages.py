@@ -10,18 +10,13 @@ caller's language.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
-import pathlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import jinja2
-from babel.dates import format_datetime
-from babel.numbers import format_decimal, format_percent
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -37,13 +32,19 @@ from controller.fleet import registry
 from controller.ratings import alerts, stats
 from controller.web.auth import allow, require_token
 from controller.web.console import i18n
+from controller.web.console.render import (
+    ENVIRONMENTS,
+    EVERYONE,
+    N_,
+    PAGE,
+    MenuItem,
+    add_to_menu,
+    render,
+)
 from controller.web.deps import Services, readers, services
-from controller.web.gate import BODY_LIMIT_KEY, PAGE_KEY, STREAMED_KEY
+from controller.web.gate import BODY_LIMIT_KEY, STREAMED_KEY
 from wire.messages import format_ts, utc_now
 
-TEMPLATES = pathlib.Path(__file__).resolve().parent / "templates"
-PAGE = {PAGE_KEY: True}
-EVERYONE = (OPERATOR, LEADER, TECHNICIAN)
 #: Live alert streams open at once, and how long one lasts before the browser reconnects.
 MAX_STREAMS = 32
 STREAM_S = 600.0
@@ -51,89 +52,12 @@ STREAM_S = 600.0
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_token)])
 public = APIRouter(include_in_schema=False)
 
-
-def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark, translate later")
-    """Mark an English message for the catalogs; templates translate it when shown."""
-    return message
-
-
-#: Words shown from data (roles, statuses, levels), translated in the templates.
-VOCABULARY = (
-    N_("admin"), N_("operator"), N_("leader"), N_("technician"),
-    N_("approved"), N_("pending"), N_("revoked"),
-    N_("kiosk"), N_("speaker"), N_("camera"), N_("sim"),
-    N_("normal"), N_("priority"), N_("emergency"), N_("active"), N_("cancelled"),
+add_to_menu(
+    MenuItem("/", N_("Dashboard"), EVERYONE, order=0),
+    MenuItem("/devices", N_("Devices"), (OPERATOR, TECHNICIAN), order=60),
+    MenuItem("/users", N_("Users"), (), order=90),
+    MenuItem("/audit", N_("Audit log"), (), order=91),
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class MenuItem:
-    path: str
-    label: str  # an English message id, translated in the template
-    roles: tuple[str, ...]
-
-
-#: The menu, in order; each signed-in person sees the items of their role (admins all).
-MENU = (
-    MenuItem("/", N_("Dashboard"), EVERYONE),
-    MenuItem("/devices", N_("Devices"), (OPERATOR, TECHNICIAN)),
-    MenuItem("/users", N_("Users"), ()),
-    MenuItem("/audit", N_("Audit log"), ()),
-)
-
-
-def _environment(lang: str) -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             extensions=["jinja2.ext.i18n"])
-    env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
-    env.filters["number"] = lambda v: format_decimal(v, locale=lang) if v is not None else "—"
-    env.filters["percent"] = (lambda v: format_percent(v, format="#,##0.0%", locale=lang)
-                              if v is not None else "—")
-    env.filters["when"] = lambda v: _when(v, lang)
-    return env
-
-
-_ENVIRONMENTS = {lang: _environment(lang) for lang in i18n.LANGUAGES}
-
-
-def _when(value: Any, lang: str) -> str:
-    """A time (Unix seconds or a wire/ISO string) in the commune's zone, short."""
-    if value in (None, ""):
-        return "—"
-    if isinstance(value, int | float):
-        moment = dt.datetime.fromtimestamp(value, dt.UTC)
-    else:
-        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=ZoneInfo(TIMEZONE))
-    return format_datetime(moment, "dd/MM/yyyy HH:mm", tzinfo=ZoneInfo(TIMEZONE), locale=lang)
-
-
-def render(request: Request, template: str, *, caller: Caller | None = None,
-           status: int = 200, **context: Any) -> HTMLResponse:
-    """``template`` in the request's language, with the menu of ``caller``."""
-    lang = i18n.choose(request.cookies.get(i18n.COOKIE))
-    csrf = None
-    if caller is not None:
-        cookie = request.cookies.get(COOKIE)
-        if cookie:
-            svc: Services = request.app.state.services
-            with svc.readers.connection() as db:
-                try:
-                    csrf = svc.sessions.check(db, cookie)[1]
-                except ControllerError:
-                    csrf = None
-    menu = [m for m in MENU if caller is not None and caller.may(m.roles)]
-    html = _ENVIRONMENTS[lang].get_template(template).render(
-        lang=lang, caller=caller, menu=menu, path=request.url.path, csrf=csrf, **context)
-    return HTMLResponse(html, status_code=status,
-                        headers={"Cache-Control": "no-store",
-                                 "Content-Security-Policy": CSP})
-
-
-#: Only the controller's own scripts, styles and images; no inline script.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 
 
 # -- signing in and out ---------------------------------------------------------------
@@ -254,7 +178,7 @@ async def alert_stream(request: Request, pool: ReaderPool = Depends(readers)) ->
         return Response("too many live views open", status_code=503,
                         headers={"Retry-After": "30"})
     lang = i18n.choose(request.cookies.get(i18n.COOKIE))
-    template = _ENVIRONMENTS[lang].get_template("alert_row.html")
+    template = ENVIRONMENTS[lang].get_template("alert_row.html")
 
     def newest() -> int:
         with pool.connection() as db:
