@@ -37,6 +37,7 @@ from controller.db.writer import open_writer
 from controller.fleet.registry import Registry
 from provisioning.identity import new_identity, new_password
 from provisioning.node_file import node_file_text
+from sim import history
 
 
 #: (device id, role, hamlet, command that runs it given its node file)
@@ -208,6 +209,11 @@ class Demo:
                     data_dir=str((device_dir / "data").resolve()),
                     runtime={"telemetry_interval": 10, "clock_check": "always"}))
                 commands.append((device_id, [*command, str(node_file)]))
+            sims = [d for d, role, _, _ in simulated_devices(self.kiosks) if role == "kiosk"]
+            seeded = writer.call(lambda db: history.seed(db, sims))
+            if seeded:
+                print(f"demo: {seeded:,} ratings of the last nine months written, with "
+                      "officers, desks and their roster", flush=True)
         return commands
 
     def _spawn(self, name: str, command: list[str], env_extra: dict[str, str] | None = None

@@ -12,6 +12,7 @@ import sys
 import urllib.request
 
 from conftest import wait_for
+from wire.messages import format_ts, utc_now
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -37,6 +38,7 @@ def demo_api(demo_dir):
 
 def test_demo_runs_devices_online_ratings_arrive_and_stops_cleanly(tmp_path):
     demo_dir = tmp_path / "demo"
+    started = format_ts(utc_now())
     proc = subprocess.Popen([sys.executable, "-m", "sim.demo", "--dir", str(demo_dir),
                              "--kiosks", "2", "--no-window"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -45,7 +47,9 @@ def test_demo_runs_devices_online_ratings_arrive_and_stops_cleanly(tmp_path):
 
         wait_for(lambda: sum(d["online"] for d in get("/api/v1/devices")
                              if d["role"] == "kiosk") == 2, timeout=30)
-        wait_for(lambda: len(get("/api/v1/ratings")) >= 2, timeout=60)
+        # Nine months of history are seeded; live ratings arrive on top of them.
+        assert len(get("/api/v1/ratings?until=" + started)) == 1000  # a page: the limit
+        wait_for(lambda: len(get("/api/v1/ratings?since=" + started)) >= 2, timeout=60)
         # The console: the printed admin signs in with the password written for them.
         import requests
         name, password = (demo_dir / "admin-password").read_text().split()
