@@ -36,9 +36,11 @@ clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info node_modules \
 	  controller/web/static/vendor
 
-# PNGs of every kiosk screen at 800x480, 1280x800 and 480x800 (portrait), under a throwaway X server.
+# PNGs of every kiosk screen at 800x480, 1280x800 and 480x800 (portrait), under a throwaway X
+# server; and of every console page (Chromium, the demo's data) into docs/console.
 screenshots: setup
 	for size in 800x480 1280x800 480x800; do \
 	  xvfb-run -a -s "-screen 0 1920x1200x24" $(PY) -m kiosk.screenshots --size $$size \
 	    --out docs/screenshots || exit 1; \
 	done
+	$(PY) -m sim.console_screens --out docs/console
