@@ -10,7 +10,8 @@ import pathlib
 import platform
 
 # Each module has run(quick) -> [(name, value, unit, goal, note)].
-SUITES = ["bench.foundation", "bench.kiosk", "bench.speaker", "bench.api", "bench.security"]
+SUITES = ["bench.foundation", "bench.kiosk", "bench.speaker", "bench.api", "bench.security",
+          "bench.documents", "bench.console"]
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 

@@ -14,7 +14,7 @@ import sqlite3
 
 import sqlite_utils
 
-from controller.db.schema import access, broadcasts, fleet, ratings
+from controller.db.schema import access, broadcasts, documents, fleet, ratings
 from controller.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("device_revocation", (fleet.REVOKED,), rebuilds=True),
     Migration("alert_kinds", (ratings.ALERT_KINDS,)),
     Migration("audit_retention", (access.AUDIT_RETENTION,)),
+    Migration("documents", (documents.COMMUNE_PROFILE, documents.LETTERS)),
 )
 
 

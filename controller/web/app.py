@@ -19,7 +19,7 @@ from controller.web.auth import forbidden_message, require_token
 from controller.web.console import pages as console
 from controller.web.deps import Services
 from controller.web.gate import Audit, Authenticate, Gate
-from controller.web.routers import access, broadcasts, fleet, ratings, roster, system
+from controller.web.routers import access, broadcasts, documents, fleet, ratings, roster, system
 
 VERSION = "0.2.0"
 TITLE = "thanthien controller API"
@@ -29,7 +29,7 @@ SWAGGER = "/static/vendor/swagger-ui"
 #: Every router, in the order their routes are matched.
 ROUTERS = (system.public, fleet.router, fleet.public, ratings.router, roster.router,
            roster.public, broadcasts.router, broadcasts.public, access.router, access.public,
-           console.router, console.public)
+           documents.router, console.router, console.public)
 
 
 def create_app(services: Services, authenticate: Authenticate, *, audit: Audit | None = None,
