@@ -36,7 +36,7 @@ def declared() -> dict[tuple[str, str], set[str]]:
 
 
 def documented() -> dict[tuple[str, str], set[str]]:
-    rows = re.findall(r"^\| (GET|POST|PUT|DELETE) \| `([^`]+)` \| ([^|]+) \|$",
+    rows = re.findall(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `([^`]+)` \| ([^|]+) \|$",
                       DOC.read_text(), flags=re.M)
     return {(m, p): {w.strip() for w in who.split(",")} for m, p, who in rows}
 
