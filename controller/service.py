@@ -33,6 +33,7 @@ from controller.fleet.registry import Registry
 from controller.fleet.revocation import Revocation
 from controller.ratings import alerts as alerts_module
 from controller.ratings import cases
+from controller.ratings.public_info import PublicInfo
 from controller.ratings.roster import Roster
 from controller.ratings.screenshots import Screenshots
 from controller.ratings.store import EVENT_RATING, EVENT_RATING_DETAIL, RatingStore
@@ -124,6 +125,7 @@ class Controller:
         self.revocation = Revocation(self.registry, broker)
         self.broadcasts = Broadcasts(self.writer, self.readers, self.desired_config)
         self.roster = Roster(self.writer, self.readers, self.desired_config)
+        self.public_info = PublicInfo(self.writer, self.readers, self.desired_config)
         self.screenshots = Screenshots(self.writer, self.commands)
         self.hub.attach(self.registry, self.ingestor, self.commands)
 
@@ -134,7 +136,7 @@ class Controller:
             device_auth=self.device_auth, alerts=self.alerts, roster=self.roster,
             screenshots=self.screenshots, audio_library=self.audio_library,
             broadcasts=self.broadcasts, sessions=self.sessions, revocation=self.revocation,
-            health=self.health)
+            health=self.health, public_info=self.public_info)
 
     def _audit(self, entry: dict[str, object]) -> None:
         """Record a state-changing request through the writer (not waited for); anonymous
@@ -199,6 +201,7 @@ class Controller:
                     next_expiry = time.monotonic() + self.sweep_interval
                     self.commands.expire()
                     self.roster.refresh_if_due()
+                    self.public_info.push_all()  # kiosks approved since the last change
                 if time.monotonic() >= next_leftovers:
                     next_leftovers = time.monotonic() + 3600
                     self.audio_library.remove_leftovers()

@@ -27,7 +27,7 @@ from kivy.uix.image import Image
 from kivy.uix.label import Label
 from kivy.uix.togglebutton import ToggleButton
 from kivy.uix.widget import Widget
-from kivy.utils import get_color_from_hex
+from kivy.utils import escape_markup, get_color_from_hex
 
 from kiosk import layout
 from kiosk.errors import ScreenshotError
@@ -207,11 +207,31 @@ class KioskView(FloatLayout):
             face = Face(level, pick({"vi": level.vi, "en": level.en}, lang), **band)
             face.bind(on_press=lambda w: self.terminal.press(w.level.number, "touch"))
             self.add_widget(face)
-        if s.info:
-            self._info_label = _label(pick(s.info[self._info_index % len(s.info)], lang),
-                                      self.font(0.045),
-                                      **_band(*layout.INFO, 0.02, 0.98))
+        self._info(lang)
+
+    def _info(self, lang: str) -> None:
+        """The information band: the commune's hotline (left, large) and rotating pages of
+        officials' phone numbers and notices; else the kiosk's own free text."""
+        s, left = self.terminal.settings, 0.02
+        items = s.info_items()
+        if s.hotline:
+            words = (f"{text('hotline', lang)}\n[b][size={int(self.font(0.06))}]"
+                     f"{escape_markup(s.hotline)}[/size][/b]")
+            right = layout.HOTLINE_RIGHT[self.portrait]
+            self.add_widget(_label(words, self.font(0.032), markup=True,
+                                   **_band(*layout.INFO, 0.02, right)))
+            left = right + 0.02
+        if items:
+            item = items[self._info_index % len(items)]
+            size = self.font(0.045) if s.public_info is None else self.font(0.032)
+            self._info_label = _label(pick(item, lang), size,
+                                      halign="center" if s.public_info is None else "left",
+                                      **_band(*layout.INFO, left, 0.98))
             self.add_widget(self._info_label)
+        if s.public_info is not None:
+            # Once per build (a settings, language or officer change), not per rotation.
+            log.info("idle screen: hotline %r, %d information pages",
+                     s.hotline, len(items))
 
     def _officer(self, top: float, bottom: float) -> None:
         officer = self.terminal.officer()
@@ -226,7 +246,7 @@ class KioskView(FloatLayout):
                                **_band(top, bottom, 0.57, 0.855)))
 
     def rotate_info(self, *_: Any) -> None:
-        info = self.terminal.settings.info
+        info = self.terminal.settings.info_items()
         if self._info_label is not None and info:
             self._info_index = (self._info_index + 1) % len(info)
             self._info_label.text = pick(info[self._info_index], self.lang)

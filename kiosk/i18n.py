@@ -28,6 +28,9 @@ _TEXTS: dict[str, dict[str, str]] = {
     "closed_sub": {"vi": "Xin mời quay lại trong giờ hành chính.",
                    "en": "Please come back during office hours."},
     "language": {"vi": "English", "en": "Tiếng Việt"},
+    "hotline": {"vi": "Đường dây nóng", "en": "Hotline"},
+    "public_phones": {"vi": "Số điện thoại công khai", "en": "Public phone numbers"},
+    "notice": {"vi": "Thông báo", "en": "Notice"},
 }
 
 #: The follow-up reasons offered when none are configured.

@@ -14,6 +14,8 @@ HEADER = (0.0, 0.18)
 INVITE = (0.18, 0.27)
 FACES = (0.27, 0.80)
 INFO = (0.80, 1.0)
+#: The hotline's part of the information band (left, when set): landscape, portrait.
+HOTLINE_RIGHT = (0.30, 0.42)
 LANGUAGE_BUTTON = (0.86, 1.0, 0.0, 0.18)  # left, right, top, bottom
 
 # Follow-up screen.

@@ -23,6 +23,15 @@ SAMPLE = {
     "officer": {"id": "lan", "name": "Nguyễn Thị Lan", "title": "Công chức Tư pháp – Hộ tịch"},
     "info": ["Đường dây nóng Chủ tịch UBND xã: 0251 3xxx xxx",
              "Bí thư Đảng ủy xã: 09xx xxx xxx"],
+    # The commune's public information (controller: PUT /api/v1/public-info) replaces the
+    # free text above on the idle screen; the numbers are placeholders.
+    "public_info": {
+        "hotline": "0251 3xxx xxx",
+        "contacts": [
+            {"name": "Trần Văn Hùng", "title": "Bí thư Đảng ủy xã", "phone": "09xx xxx 101"},
+            {"name": "Lê Thị Mai", "title": "Chủ tịch UBND xã", "phone": "09xx xxx 102"}],
+        "notices": ["Từ 01/7 tiếp nhận hồ sơ cấp căn cước vào sáng thứ Bảy."],
+    },
     "ask_dossier": True,
     "office_hours": [{"days": "mon-fri", "open": "07:00", "close": "11:30"},
                      {"days": "mon-fri", "open": "13:00", "close": "17:00"},

@@ -13,7 +13,7 @@ import zoneinfo
 from typing import Any
 
 from kiosk.errors import KioskConfigError
-from kiosk.i18n import DEFAULT_REASONS, LANGUAGES, nfc
+from kiosk.i18n import DEFAULT_REASONS, LANGUAGES, nfc, text
 from kiosk.misuse import MisuseRules
 from kiosk.office_hours import OfficeHours, parse_office_hours
 from wire.errors import MessageError
@@ -38,6 +38,41 @@ class Shift:
     officer: Officer
     start: dt.datetime
     end: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class Contact:
+    """An official's public phone number (the commune's plan: "công khai số điện thoại")."""
+
+    name: str
+    title: str
+    phone: str
+
+    def line(self) -> str:
+        who = f"{self.title} {self.name}" if self.title else self.name
+        return f"{who}: {self.phone}"
+
+
+@dataclasses.dataclass(frozen=True)
+class PublicInfo:
+    """The commune's public information, managed once by the controller for every kiosk."""
+
+    contacts: tuple[Contact, ...] = ()
+    hotline: str = ""
+    notices: tuple[str, ...] = ()
+
+    #: Contacts shown together on one page of the information band.
+    PER_PAGE = 2
+
+    def pages(self) -> tuple[dict[str, str], ...]:
+        """The rotating pages ({vi, en}): the phone numbers a few at a time, then notices."""
+        out = []
+        for i in range(0, len(self.contacts), self.PER_PAGE):
+            lines = "\n".join(c.line() for c in self.contacts[i:i + self.PER_PAGE])
+            out.append({lang: f"{text('public_phones', lang)}\n{lines}" for lang in LANGUAGES})
+        for notice in self.notices:
+            out.append({lang: f"{text('notice', lang)}: {notice}" for lang in LANGUAGES})
+        return tuple(out)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +103,7 @@ class KioskSettings:
     duty: tuple[Shift, ...] = ()
     info: tuple[dict[str, str], ...] = ()  # each {vi, en}; plain text counts as vi
     info_rotate_s: float = 8.0
+    public_info: PublicInfo | None = None  # from the controller; replaces ``info`` when set
     office_hours: OfficeHours = OfficeHours()
     timezone: str = "Asia/Ho_Chi_Minh"
     pins: Pins = Pins()
@@ -80,6 +116,19 @@ class KioskSettings:
         """Every photo the officer and the roster name."""
         officers = [self.officer, *(s.officer for s in self.duty)]
         return {o.photo_sha256 for o in officers if o.photo_sha256}
+
+    def info_items(self) -> tuple[dict[str, str], ...]:
+        """What the idle screen's information band rotates through: the commune's public
+        information when the controller sent some, else this kiosk's own ``info``."""
+        if self.public_info is not None:
+            pages = self.public_info.pages()
+            if pages or self.public_info.hotline:
+                return pages
+        return self.info
+
+    @property
+    def hotline(self) -> str:
+        return self.public_info.hotline if self.public_info is not None else ""
 
     def asks_why(self, level: int) -> bool:
         """Whether ``level`` is followed by the "why?" screen."""
@@ -194,6 +243,26 @@ def _info(value: Any) -> tuple[dict[str, str], ...]:
     return tuple(items)
 
 
+def _public_info(value: Any) -> PublicInfo | None:
+    if value is None:  # removed by the controller: back to the kiosk's own info
+        return None
+    if not isinstance(value, dict):
+        raise KioskConfigError(f"public_info {value!r}: expected {{contacts, hotline, notices}}")
+    contacts, notices = value.get("contacts") or [], value.get("notices") or []
+    hotline = value.get("hotline") or ""
+    if not isinstance(contacts, list) or not isinstance(notices, list) or not all(
+            isinstance(n, str) for n in notices) or not isinstance(hotline, str):
+        raise KioskConfigError(f"public_info {value!r}: expected lists of contacts and notices")
+    out = []
+    for item in contacts:
+        if not isinstance(item, dict) or not all(
+                isinstance(item.get(k, ""), str) for k in ("name", "title", "phone")):
+            raise KioskConfigError(f"public_info contact {item!r}: expected {{name, title, phone}}")
+        out.append(Contact(nfc(item.get("name", "")), nfc(item.get("title", "")),
+                           nfc(item.get("phone", ""))))
+    return PublicInfo(tuple(out), nfc(hotline), tuple(nfc(n) for n in notices))
+
+
 def _timezone(value: Any) -> str:
     try:
         zoneinfo.ZoneInfo(value)
@@ -249,6 +318,7 @@ _PARSERS: dict[str, Any] = {
     "duty": _duty,
     "info": _info,
     "info_rotate_s": _seconds("info_rotate_s", 1, 600),
+    "public_info": _public_info,
     "office_hours": parse_office_hours,
     "timezone": _timezone,
     "pins": _pins,

@@ -14,9 +14,10 @@ from controller.access import users
 from controller.access.roles import ADMIN, LEADER, OPERATOR, TECHNICIAN
 
 PASSWORD = "mật-khẩu-đủ-dài-1"
+OPERATOR_MENU = ["/", "/audio", "/broadcasts", "/emergency", "/speakers", "/devices"]
 MENUS = {  # what each role sees in the menu (by path)
-    ADMIN: ["/", "/devices", "/users", "/audit"],
-    OPERATOR: ["/", "/devices"],
+    ADMIN: [*OPERATOR_MENU, "/users", "/audit", "/tokens"],
+    OPERATOR: OPERATOR_MENU,
     LEADER: ["/"],
     TECHNICIAN: ["/", "/devices"],
 }

@@ -334,3 +334,23 @@ def test_kiosk_window_f1_and_escape_never_leave_the_rating_screen(controller, ma
     kiosk.wait_screen("thanks", after=shown)
     assert [r["level"] for r in wait_for(lambda: ratings(controller))] == [1]
     assert kiosk.process is not None and kiosk.process.poll() is None
+
+
+def test_kiosk_window_idle_screen_shows_the_communes_public_phone_numbers(
+        controller, make_kiosk):
+    """Issue #10 item 5: the numbers managed once at the controller reach the idle screen,
+    the desk the roster gave the kiosk kept."""
+    kiosk = make_kiosk("kiosk-w17", controller, info=["Wi-Fi: UBND-xa"])
+    controller.roster.put_desk("quay-7", {"name": "Quầy 7", "kiosk": "kiosk-w17"})
+    controller.public_info.put({
+        "hotline": "0251 3861 234",
+        "contacts": [{"name": "Lê Thị Mai", "title": "Chủ tịch UBND xã",
+                      "phone": "0912 345 102"}],
+        "notices": ["Tiếp nhận hồ sơ sáng thứ Bảy."]})
+    wait_for(lambda: "idle screen: hotline '0251 3861 234', 2 information pages"
+             in kiosk.log(), timeout=30)
+    config = controller.reader().execute(
+        "SELECT desired_config FROM devices WHERE id = 'kiosk-w17'").fetchone()[0]
+    assert json.loads(config)["desk"] == "Quầy 7"
+    kiosk.tap(layout.face_center(1, 4))  # still rates
+    wait_for(lambda: ratings(controller))

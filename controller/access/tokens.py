@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from typing import Any
 
 import sqlite_utils
 
@@ -54,3 +55,11 @@ def check_token(db: sqlite_utils.Database, header: str | None) -> Caller:
 
 def revoke_token(db: sqlite_utils.Database, name: str) -> bool:
     return db.execute("DELETE FROM api_tokens WHERE name = ?", (name,)).rowcount > 0
+
+
+def list_tokens(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every token's name, its user and that user's role, and when it was created (the
+    tokens themselves are not kept)."""
+    rows = db.execute("SELECT t.name, t.user, u.role, t.created FROM api_tokens t"
+                      " LEFT JOIN users u ON u.name = t.user ORDER BY t.name").fetchall()
+    return [{"name": r[0], "user": r[1], "role": r[2], "created": r[3]} for r in rows]

@@ -45,6 +45,13 @@ def add_user(db: sqlite_utils.Database, name: str, role: str,
     return get_user(db, name)
 
 
+def update_user(db: sqlite_utils.Database, name: str, *, role: str | None = None,
+                password: str | None = None) -> dict[str, Any]:
+    """Change an existing user's role and/or password; NotFound for an unknown one."""
+    current = get_user(db, name)
+    return add_user(db, name, role or current["role"], password)
+
+
 def get_user(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
     row = db.execute("SELECT name, role, password IS NOT NULL, created, disabled FROM users"
                      " WHERE name = ?", (name,)).fetchone()

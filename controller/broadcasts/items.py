@@ -122,6 +122,26 @@ class Broadcasts:
         with self.readers.connection() as db:
             return get_broadcast(db, broadcast_id)
 
+    def check(self, body: dict[str, Any], shown: int = 10) -> dict[str, Any]:
+        """A dry run of :meth:`create`: the same checks, nothing stored or pushed. Quiet-hour
+        and overlap conflicts (and a recurrence that never plays) come back as
+        ``problems``; a body that is wrong in itself raises as ``create`` would."""
+        problems: list[str] = []
+        speakers: list[str] = []
+        with self.readers.connection() as db:
+            try:
+                row, speakers = self._check(db, body)
+            except ScheduleError as exc:
+                problems.append(str(exc))
+                row = None
+            if row is None:
+                return {"ok": False, "problems": problems, "speakers": speakers, "next": []}
+            timing = timing_of(db, {**row, "targets": json.loads(row["targets"])}, self.tz)
+        now = utc_now()
+        upcoming = [format_ts(s) for s, _ in zip(
+            timing.starts(now, now + dt.timedelta(days=3660)), range(shown), strict=False)]
+        return {"ok": True, "problems": [], "speakers": speakers, "next": upcoming}
+
     def _check(self, db: sqlite_utils.Database,
                body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """The row to store for ``body`` and the speakers it targets; raise if it cannot be."""

@@ -48,6 +48,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("alert_kinds", (ratings.ALERT_KINDS,)),
     Migration("audit_retention", (access.AUDIT_RETENTION,)),
     Migration("documents", (documents.COMMUNE_PROFILE, documents.LETTERS)),
+    Migration("public_info", (ratings.PUBLIC_INFO,)),
 )
 
 

@@ -56,6 +56,23 @@ class DesiredConfig:
 
         return task
 
+    def patch(self, device_id: str, patch: Any) -> tuple[int, dict[str, Any]]:
+        """Apply a JSON merge patch (RFC 7396, :func:`merge`) to the device's desired config,
+        read and written in one writer task (a roster push meanwhile is not lost); publish
+        the result. Returns (version, config)."""
+        if not isinstance(patch, dict):
+            raise InvalidRequest(f"patch must be a JSON object, not {type(patch).__name__}")
+        box: dict[str, Any] = {}
+
+        def task(db: sqlite_utils.Database) -> int:
+            merged = merge(get_desired(db, device_id)["config"], patch)
+            box["config"] = merged
+            return int(self._task(device_id, merged)(db))
+
+        version: int = self.writer.call(task)
+        self._publish(device_id, version, box["config"])
+        return version, box["config"]
+
     def set_many(self, configs: dict[str, dict[str, Any]]) -> dict[str, int]:
         """:meth:`set` for many devices at once: one group commit, then the publishes."""
         futures = {device: self.writer.submit(self._task(device, config))
@@ -64,6 +81,38 @@ class DesiredConfig:
         for device, version in versions.items():
             self._publish(device, version, configs[device])
         return versions
+
+
+def merge(target: Any, patch: Any) -> Any:
+    """``target`` with the JSON merge patch ``patch`` applied (RFC 7396): a key set to
+    null is removed, objects are merged recursively, anything else replaces. Neither
+    argument is changed."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge(result.get(key), value)
+    return result
+
+
+def diff(before: Any, after: Any) -> dict[str, Any]:
+    """The merge patch turning the object ``before`` into the object ``after`` (only what
+    changed: removed keys as null); ``merge(before, diff(before, after)) == after`` when
+    ``after`` holds no null values."""
+    before = before if isinstance(before, dict) else {}
+    out: dict[str, Any] = {key: None for key in before if key not in after}
+    for key, value in after.items():
+        old = before.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            inner = diff(old, value)
+            if inner:
+                out[key] = inner
+        elif key not in before or old != value or type(old) is not type(value):
+            out[key] = value
+    return out
 
 
 def get_desired(db: sqlite_utils.Database, device_id: str) -> dict[str, Any]:

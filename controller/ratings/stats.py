@@ -33,8 +33,8 @@ def _figures(count: int, satisfied: int, dissatisfied: int) -> dict[str, Any]:
 
 def rating_stats(db: sqlite_utils.Database, by: list[str] | None = None,
                  **filters: Any) -> dict[str, Any]:
-    """Totals and one breakdown per name in ``by`` (all of them if None)."""
-    wanted = by or [*GROUPINGS, "reason"]
+    """Totals and one breakdown per name in ``by`` (all of them if None; none if empty)."""
+    wanted = [*GROUPINGS, "reason"] if by is None else by
     unknown = set(wanted) - {*GROUPINGS, "reason"}
     if unknown:
         raise InvalidRequest(f"stats by {sorted(unknown)}: expected some of "

@@ -16,7 +16,10 @@ from fastapi.staticfiles import StaticFiles
 
 from controller.web import errors
 from controller.web.auth import forbidden_message, require_token
+from controller.web.console import admin as console_admin
+from controller.web.console import operator
 from controller.web.console import pages as console
+from controller.web.console import technician as console_technician
 from controller.web.deps import Services
 from controller.web.gate import Audit, Authenticate, Gate
 from controller.web.routers import access, broadcasts, documents, fleet, ratings, roster, system
@@ -29,7 +32,8 @@ SWAGGER = "/static/vendor/swagger-ui"
 #: Every router, in the order their routes are matched.
 ROUTERS = (system.public, fleet.router, fleet.public, ratings.router, roster.router,
            roster.public, broadcasts.router, broadcasts.public, access.router, access.public,
-           documents.router, console.router, console.public)
+           documents.router, operator.router, console.router, console.public,
+           console_technician.router, console_admin.router)
 
 
 def create_app(services: Services, authenticate: Authenticate, *, audit: Audit | None = None,

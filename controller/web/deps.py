@@ -45,6 +45,8 @@ class Services:
     revocation: Revocation
     #: ``health() -> dict``: the service's state for ``/api/v1/health``.
     health: Any
+    #: The commune's public information (controller.ratings.public_info.PublicInfo).
+    public_info: Any = None
 
 
 def services(request: Request) -> Services:

@@ -113,3 +113,13 @@ ALERT_KINDS = """
 ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'negative';
 CREATE INDEX ratings_device_ts ON ratings (device, ts)
 """
+
+#: The commune's public information (officials' phone numbers, hotline, notices): one
+#: JSON document, pushed to every kiosk's idle screen (controller/ratings/public_info.py).
+PUBLIC_INFO = """
+CREATE TABLE public_info (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    body TEXT NOT NULL,
+    updated REAL NOT NULL
+)
+"""

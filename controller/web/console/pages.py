@@ -1,4 +1,5 @@
-"""The console's pages: sign-in, the dashboard, devices, users and the audit log.
+"""The console's pages: sign-in and the dashboard (devices: ``technician``; users,
+tokens and the audit log: ``admin``).
 
 Each page is a route like the API's, with its roles beside it (``allow``) and
 ``PAGE`` in its ``openapi_extra``, so the gate sends a stranger to
@@ -21,7 +22,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from controller.access import audit, users
 from controller.access.roles import LEADER, OPERATOR, TECHNICIAN, Caller
 from controller.access.sessions import COOKIE, MAX_AGE_S
 from controller.broadcasts import items
@@ -54,9 +54,6 @@ public = APIRouter(include_in_schema=False)
 
 add_to_menu(
     MenuItem("/", N_("Dashboard"), EVERYONE, order=0),
-    MenuItem("/devices", N_("Devices"), (OPERATOR, TECHNICIAN), order=60),
-    MenuItem("/users", N_("Users"), (), order=90),
-    MenuItem("/audit", N_("Audit log"), (), order=91),
 )
 
 
@@ -207,34 +204,3 @@ async def alert_stream(request: Request, pool: ReaderPool = Depends(readers)) ->
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store"})
-
-
-# -- technicians and operators: devices -----------------------------------------------
-
-@router.get("/devices", dependencies=[allow(OPERATOR, TECHNICIAN)], openapi_extra=PAGE,
-            response_class=HTMLResponse)
-def devices(request: Request, caller: Caller = Depends(require_token),
-            pool: ReaderPool = Depends(readers)) -> HTMLResponse:
-    with pool.connection() as db:
-        rows = registry.list_devices(db)
-    return render(request, "devices.html", caller=caller, devices=rows)
-
-
-# -- the admin: users and the audit log --------------------------------------------------
-
-@router.get("/users", dependencies=[allow()], openapi_extra=PAGE, response_class=HTMLResponse)
-def users_page(request: Request, caller: Caller = Depends(require_token),
-               pool: ReaderPool = Depends(readers)) -> HTMLResponse:
-    with pool.connection() as db:
-        rows = users.list_users(db)
-    return render(request, "users.html", caller=caller, users=rows)
-
-
-@router.get("/audit", dependencies=[allow()], openapi_extra=PAGE, response_class=HTMLResponse)
-def audit_page(request: Request, user: str | None = None,
-               caller: Caller = Depends(require_token),
-               pool: ReaderPool = Depends(readers)) -> HTMLResponse:
-    with pool.connection() as db:
-        entries = audit.list_entries(db, user=user or None, limit=200)
-    return render(request, "audit.html", caller=caller, entries=entries, user=user or "")
-

@@ -29,6 +29,35 @@ class User(ResponseBody):
     disabled: bool
 
 
+class UserCreate(RequestBody):
+    name: str = Field(max_length=64)
+    role: str = Field(description="admin, operator, leader or technician")
+    password: str = Field(max_length=1024, description="at least 10 characters")
+
+
+class UserChange(RequestBody):
+    role: str | None = Field(None, description="the new role")
+    password: str | None = Field(None, max_length=1024,
+                                 description="a new password (empty: unchanged)")
+
+
+class TokenCreate(RequestBody):
+    name: str = Field(max_length=64, description="the token's name, also its user's")
+    role: str | None = Field(None, description="the user's role (a new user: admin if none; "
+                                               "an existing one keeps theirs if none)")
+
+
+class Token(ResponseBody):
+    name: str
+    user: str | None
+    role: str | None
+    created: float
+
+
+class TokenCreated(Token):
+    token: str = Field(description="the token itself: shown this once, never again")
+
+
 class AuditEntry(ResponseBody):
     id: int
     at: float

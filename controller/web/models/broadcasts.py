@@ -40,6 +40,13 @@ class BroadcastCreate(RequestBody):
     title: str | None = None
 
 
+class BroadcastCheck(ResponseBody):
+    ok: bool = Field(description="false when it would be refused for quiet hours or overlaps")
+    problems: list[str]
+    speakers: list[str]
+    next: list[str] = Field(description="the next occurrences (UTC)")
+
+
 class EmergencyCreate(RequestBody):
     audio_id: RowId
     targets: JsonObject = Field(default_factory=lambda: {"all": True})

@@ -79,8 +79,18 @@ class ConfigPut(RequestBody):
     config: JsonObject
 
 
+class ConfigPatch(RequestBody):
+    config: JsonObject = Field(description="a JSON merge patch (RFC 7396) of the desired "
+                                           "config: keys set to null are removed, objects "
+                                           "merged, other keys left as they are")
+
+
 class ConfigVersion(ResponseBody):
     version: int
+
+
+class ConfigPatched(ConfigVersion):
+    config: dict[str, Any] = Field(description="the desired config after the patch")
 
 
 class DesiredConfig(ResponseBody):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -126,3 +126,28 @@ class ShiftCreate(RequestBody):
 
 class Deleted(ResponseBody):
     deleted: str
+
+
+Notice = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Contact(RequestBody):
+    name: str = Field(min_length=1, max_length=100)
+    title: str = Field("", max_length=100)
+    phone: str = Field(min_length=3, max_length=24,
+                       description="digits, spaces, '+', '.', '-' (e.g. 0251 3861 234)")
+
+
+class PublicInfoPut(RequestBody):
+    contacts: list[Contact] = Field(default_factory=list, max_length=30,
+                                    description="leaders' and officials' public phone numbers")
+    hotline: str = Field("", max_length=100)
+    notices: list[Notice] = Field(default_factory=list, max_length=5,
+                                  description="short notices, each at most 200 characters")
+
+
+class PublicInfo(ResponseBody):
+    contacts: list[dict[str, str]]
+    hotline: str
+    notices: list[str]
+    updated: float | None

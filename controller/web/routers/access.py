@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from controller.access import audit, users
+from controller.access import audit, tokens, users
 from controller.access.roles import LEADER, OPERATOR, TECHNICIAN, Caller
 from controller.access.sessions import COOKIE, MAX_AGE_S
 from controller.db.connection import ReaderPool
+from controller.errors import InvalidRequest, NotFound
 from controller.web.auth import allow, require_token
 from controller.web.deps import Services, readers, services
 from controller.web.models import access as m
@@ -55,6 +56,53 @@ def sign_out(request: Request, response: Response, caller: Caller = Depends(requ
 def list_users(pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return users.list_users(db)
+
+
+@router.post("/users", dependencies=[allow()], response_model=m.User, status_code=201,
+             summary="Add a user with a role and a password")
+def add_user(body: m.UserCreate, svc: Services = Depends(services)) -> Any:
+    def task(db: Any) -> Any:
+        users.check_name(body.name)
+        if db.execute("SELECT 1 FROM users WHERE name = ?", (body.name,)).fetchone():
+            raise InvalidRequest(f"user {body.name!r} exists: change them instead")
+        return users.add_user(db, body.name, body.role, body.password)
+    return svc.writer.call(task)
+
+
+@router.put("/users/{name}", dependencies=[allow()], response_model=m.User,
+            summary="Change a user's role and/or password")
+def change_user(name: str, body: m.UserChange, svc: Services = Depends(services)) -> Any:
+    return svc.writer.call(lambda db: users.update_user(
+        db, name, role=body.role or None, password=body.password or None))
+
+
+@router.get("/tokens", dependencies=[allow()], response_model=list[m.Token],
+            summary="API tokens: name, user, role, created (never the tokens themselves)")
+def list_tokens(pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return tokens.list_tokens(db)
+
+
+@router.post("/tokens", dependencies=[allow()], response_model=m.TokenCreated,
+             status_code=201,
+             summary="Create (or replace) a token; the answer shows it, this once")
+def create_token(body: m.TokenCreate, svc: Services = Depends(services)) -> Any:
+    def task(db: Any) -> Any:
+        token = tokens.create_token(db, body.name, body.role or None)
+        row = next(t for t in tokens.list_tokens(db) if t["name"] == body.name)
+        return {**row, "token": token}
+    return svc.writer.call(task)
+
+
+@router.delete("/tokens/{name}", dependencies=[allow()], response_model=m.Token,
+               summary="Revoke a token: refused from now on")
+def revoke_token(name: str, svc: Services = Depends(services)) -> Any:
+    def task(db: Any) -> Any:
+        row = next((t for t in tokens.list_tokens(db) if t["name"] == name), None)
+        if row is None or not tokens.revoke_token(db, name):
+            raise NotFound(f"no token {name!r}")
+        return row
+    return svc.writer.call(task)
 
 
 @router.get("/audit", dependencies=[allow()], response_model=list[m.AuditEntry],

@@ -93,6 +93,14 @@ def create(body: m.BroadcastCreate, svc: Services = Depends(services)) -> Any:
     return svc.broadcasts.create(body.model_dump(exclude_none=True))
 
 
+@router.post("/broadcasts/check", dependencies=[allow(OPERATOR)],
+             response_model=m.BroadcastCheck,
+             summary="Check an item as POST /broadcasts would, without storing it: its "
+                     "speakers, next occurrences, quiet-hour and overlap conflicts")
+def check(body: m.BroadcastCreate, svc: Services = Depends(services)) -> Any:
+    return svc.broadcasts.check(body.model_dump(exclude_none=True))
+
+
 @router.post("/broadcasts/emergency", dependencies=[allow(OPERATOR)],
              response_model=m.Broadcast, status_code=201,
              summary="Emergency now: attention tone, repeated until it expires or is replaced")

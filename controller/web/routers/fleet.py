@@ -116,6 +116,15 @@ def put_config(id: str, body: m.ConfigPut, svc: Services = Depends(services)) ->
     return {"version": svc.desired_config.set(id, body.config)}
 
 
+@router.patch("/devices/{id}/config", dependencies=[allow(TECHNICIAN)],
+              response_model=m.ConfigPatched,
+              summary="Change only some fields of the desired config (a JSON merge patch, "
+                      "RFC 7396: null removes a key, objects are merged)")
+def patch_config(id: str, body: m.ConfigPatch, svc: Services = Depends(services)) -> Any:
+    version, config = svc.desired_config.patch(id, body.config)
+    return {"version": version, "config": config}
+
+
 @router.post("/devices/{id}/screenshot", dependencies=[allow(TECHNICIAN)],
              response_model=m.Command, status_code=201,
              summary="Ask a kiosk for a screenshot")

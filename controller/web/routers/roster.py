@@ -1,4 +1,5 @@
-"""Officers, desks and the duty roster; officers' photos for the kiosks."""
+"""Officers, desks and the duty roster; officers' photos for the kiosks; the commune's
+public information (phone numbers, hotline, notices) on every kiosk."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from controller.access.roles import LEADER, TECHNICIAN
+from controller.access.roles import LEADER, OPERATOR, TECHNICIAN
 from controller.db.connection import ReaderPool
-from controller.ratings import roster
+from controller.ratings import public_info, roster
 from controller.web.auth import allow, require_token
 from controller.web.deps import RowIdPath, Services, readers, services
 from controller.web.gate import body_limit
@@ -105,3 +106,17 @@ def add_shift(body: m.ShiftCreate, svc: Services = Depends(services)) -> Any:
 def delete_shift(id: RowIdPath, svc: Services = Depends(services)) -> Any:
     svc.roster.delete("roster", id)
     return {"deleted": str(id)}
+
+
+@router.get("/public-info", dependencies=[allow(LEADER, OPERATOR, TECHNICIAN)],
+            response_model=m.PublicInfo,
+            summary="The commune's public phone numbers, hotline and notices (kiosks' idle screen)")
+def get_public_info(pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return public_info.get_public_info(db)
+
+
+@router.put("/public-info", dependencies=[allow(LEADER)], response_model=m.PublicInfo,
+            summary="Replace the public information and push it to every kiosk")
+def put_public_info(body: m.PublicInfoPut, svc: Services = Depends(services)) -> Any:
+    return svc.public_info.put(body.model_dump())
