@@ -1,10 +1,11 @@
 """Months of made-up rating history for the demo, so the console's charts, cases and
 reports have something to show on first start.
 
-Officers (with a small photo each), a desk per kiosk and a duty roster are
-written as a leader would; ratings are stored through the controller's own
-rating store (``store_rating``), so desk and officer come from the roster and
-every dissatisfied one opens a follow-up case, exactly as live ones do.
+Officers (with a small photo each), a desk per kiosk, a duty roster and the
+commune's public phone numbers are written as a leader would; ratings are
+stored through the controller's own rating store (``store_rating``), so desk
+and officer come from the roster and every dissatisfied one opens a follow-up
+case, exactly as live ones do.
 Working days only (Monday to Friday, 7:00 to 17:00 local time; today all
 day, for the simulated citizens), about 15 citizens per desk a day, most of
 them satisfied.
@@ -25,7 +26,7 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from controller.broadcasts.schedule import TIMEZONE
-from controller.ratings import cases
+from controller.ratings import cases, public_info
 from controller.ratings.store import store_rating
 from wire.messages import format_ts
 
@@ -39,6 +40,18 @@ OFFICERS = (
      (120, 80, 20)),
 )
 REASONS = ("waited", "attitude", "guidance", "papers")
+#: The commune's public phone numbers ("công khai số điện thoại"), shown on every kiosk;
+#: made-up numbers.
+PUBLIC_INFO = {
+    "contacts": [
+        {"name": "Võ Văn Bình", "title": "Chủ tịch UBND xã", "phone": "0909 000 111"},
+        {"name": "Đặng Thị Hoa", "title": "Phó Chủ tịch UBND xã", "phone": "0909 000 222"},
+        {"name": "Nguyễn Thị Lan", "title": "Công chức Tư pháp – Hộ tịch",
+         "phone": "0909 123 401"},
+    ],
+    "hotline": "0251 3 800 800",
+    "notices": ["Bộ phận một cửa làm việc từ 7 giờ đến 17 giờ, thứ Hai đến thứ Sáu."],
+}
 #: Levels 1 (very satisfied) to 4 (not satisfied), weighted as real desks answer.
 WEIGHTS = (48, 34, 11, 7)
 
@@ -61,6 +74,10 @@ def seed(db: sqlite_utils.Database, kiosks: list[str], *, days: int = 270,
         db.execute("INSERT OR REPLACE INTO officer_photos (officer, sha256, type, data)"
                    " VALUES (?, ?, 'image/png', ?)",
                    (officer_id, hashlib.sha256(png).hexdigest(), png))
+    if db.execute("SELECT 1 FROM public_info").fetchone() is None:
+        info = public_info.validate(PUBLIC_INFO)
+        db.execute("INSERT INTO public_info (id, body, updated) VALUES (1, ?, ?)",
+                   (json.dumps(info, ensure_ascii=False), now))
     desks = []
     for n, kiosk in enumerate(kiosks, 1):
         desk = f"mot-cua-{n}"
