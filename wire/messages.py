@@ -143,7 +143,7 @@ def decode(kind: Topic, payload: bytes) -> dict[str, Any]:
             f"payload is {len(payload)} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit", "size"
         )
     try:
-        message = json.loads(payload, parse_constant=_no_constant, parse_float=_finite)
+        message = _DECODER.decode(payload.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MessageError(f"payload is not JSON: {exc}", "json") from None
     except RecursionError:
@@ -206,15 +206,16 @@ def _validate(kind: Topic, message: Any) -> None:
 
 def check_depth(value: Any, what: str, limit: int = MAX_DEPTH) -> None:
     """Raise :class:`MessageError` if objects and arrays nest deeper than ``limit`` in
-    ``value`` (walked without recursion)."""
-    level: list[Any] = [value]
-    for _ in range(limit):
-        level = [v for c in level if isinstance(c, dict | list)
-                 for v in (c.values() if isinstance(c, dict) else c)]
-        if not level:
-            return
-    if any(isinstance(v, dict | list) for v in level):
-        raise MessageError(f"{what} nests deeper than {limit} objects or arrays", "json")
+    ``value`` (walked without recursion, visiting containers only: cheap on the hot path)."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        container, depth = stack.pop()
+        for child in container.values() if isinstance(container, dict) else container:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    raise MessageError(f"{what} nests deeper than {limit} objects or arrays",
+                                       "json")
+                stack.append((child, depth + 1))
 
 
 def _finite(text: str) -> float:
@@ -229,6 +230,10 @@ def _finite(text: str) -> float:
 def _no_constant(name: str) -> Any:
     """NaN and Infinity are not JSON (RFC 8259); Python's parser accepts them by default."""
     raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
+
+
+#: One strict decoder for every message (``json.loads`` with hooks builds one per call).
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 
 
 def _check_values(kind: Topic, message: dict[str, Any]) -> None:
