@@ -15,10 +15,12 @@ from controller.access.roles import ADMIN, LEADER, OPERATOR, TECHNICIAN
 
 PASSWORD = "mật-khẩu-đủ-dài-1"
 OPERATOR_MENU = ["/", "/audio", "/broadcasts", "/emergency", "/speakers", "/devices"]
+LEADER_PAGES = ["/ratings", "/alerts", "/cases", "/reports", "/public-info"]
 MENUS = {  # what each role sees in the menu (by path)
-    ADMIN: [*OPERATOR_MENU, "/users", "/audit", "/tokens"],
+    ADMIN: [*OPERATOR_MENU[:-1], *LEADER_PAGES, "/roster", "/devices", "/users", "/audit",
+            "/tokens"],
     OPERATOR: OPERATOR_MENU,
-    LEADER: ["/"],
+    LEADER: ["/", *LEADER_PAGES, "/roster"],
     TECHNICIAN: ["/", "/devices"],
 }
 

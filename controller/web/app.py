@@ -17,8 +17,10 @@ from fastapi.staticfiles import StaticFiles
 from controller.web import errors
 from controller.web.auth import forbidden_message, require_token
 from controller.web.console import admin as console_admin
+from controller.web.console import leader as console_leader
 from controller.web.console import operator
 from controller.web.console import pages as console
+from controller.web.console import roster as console_roster
 from controller.web.console import technician as console_technician
 from controller.web.deps import Services
 from controller.web.gate import Audit, Authenticate, Gate
@@ -33,7 +35,8 @@ SWAGGER = "/static/vendor/swagger-ui"
 ROUTERS = (system.public, fleet.router, fleet.public, ratings.router, roster.router,
            roster.public, broadcasts.router, broadcasts.public, access.router, access.public,
            documents.router, operator.router, console.router, console.public,
-           console_technician.router, console_admin.router)
+           console_technician.router, console_leader.router, console_admin.router,
+           console_roster.router)
 
 
 def create_app(services: Services, authenticate: Authenticate, *, audit: Audit | None = None,
