@@ -253,3 +253,20 @@ def test_operator_pages_have_no_serious_accessibility_violations(browser, people
         assert serious == [], serious
     finally:
         visit.close()
+
+
+def test_month_view_places_a_daily_bulletin_on_every_day_from_its_start(people):
+    http = signed_in(people, OPERATOR)
+    audio = upload(http, people, title="Bản tin hằng ngày")
+    first = (dt.datetime.now(TZ).date().replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    resp = http.post(people.api_url + "/api/v1/broadcasts", timeout=10, json={
+        "audio_id": audio["id"], "start": f"{first.isoformat()}T06:00", "rrule": "FREQ=DAILY"})
+    assert resp.status_code == 201, resp.text
+    page = http.get(people.api_url + f"/broadcasts?month={first.isoformat()[:7]}", timeout=10)
+    assert page.status_code == 200 and f"Tháng {first:%m/%Y}" in page.text
+    days_in_month = ((first + dt.timedelta(days=32)).replace(day=1) - first).days
+    grid = page.text.split('class="week-grid month-grid"', 1)[1].split("</section>", 1)[0]
+    assert grid.count("Bản tin hằng ngày") >= days_in_month
+    assert "Tháng trước" in page.text and "Tuần" in page.text
+    bad = http.get(people.api_url + "/broadcasts?month=2026-13", timeout=10)
+    assert bad.status_code == 200  # an impossible month shows this one

@@ -78,21 +78,43 @@ def audio_file(id: RowIdPath, pool: ReaderPool = Depends(readers),
 
 @router.get("/broadcasts", dependencies=[allow(OPERATOR)], openapi_extra=PAGE,
             response_class=HTMLResponse)
-def broadcasts_page(request: Request, week: str | None = None,
+def broadcasts_page(request: Request, week: str | None = None, month: str | None = None,
                     caller: Caller = Depends(require_token),
                     pool: ReaderPool = Depends(readers)) -> HTMLResponse:
+    """The list, the scheduling form and a calendar: the week of ``week`` (any day of it),
+    or with ``month`` (``YYYY-MM``) the weeks that month spans."""
     now = utc_now()
-    monday = _monday(week, now)
+    first = _first_of_month(month, now) if month is not None else None
+    monday = _monday(week, now) if first is None else first - dt.timedelta(
+        days=first.weekday())
+    if first is None:
+        count, prev, nxt = 7, monday - dt.timedelta(days=7), monday + dt.timedelta(days=7)
+    else:
+        after = (first + dt.timedelta(days=32)).replace(day=1)
+        count = ((after - monday).days + 6) // 7 * 7
+        prev, nxt = (first - dt.timedelta(days=1)).replace(day=1), after
     with pool.connection() as db:
         listed = [{**b, "next": _next_start(db, b, now)} for b in items.active_broadcasts(db)]
-        days = week_view(db, monday)
+        days = week_view(db, monday, count)
         context = {"audio": audio_library.list_audio(db), **_targets(db)}
+    for day in days:
+        day["outside"] = first is not None and day["date"].month != first.month
     today = now.astimezone(ZONE)
     return render(request, "operator_broadcasts.html", caller=caller, broadcasts=listed,
-                  days=days, monday=monday, prev=(monday - dt.timedelta(days=7)).isoformat(),
-                  next=(monday + dt.timedelta(days=7)).isoformat(),
+                  days=days, monday=monday, month=first,
+                  prev=prev.isoformat()[:7] if first else prev.isoformat(),
+                  next=nxt.isoformat()[:7] if first else nxt.isoformat(),
+                  this_month=today.strftime("%Y-%m"),
                   start_default=(today + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:00"),
                   **context)
+
+
+def _first_of_month(month: str, now: dt.datetime) -> dt.date:
+    """The first day of ``YYYY-MM`` (this month's if it is not one)."""
+    try:
+        return dt.date.fromisoformat(f"{month}-01")
+    except ValueError:
+        return now.astimezone(ZONE).date().replace(day=1)
 
 
 def _monday(week: str | None, now: dt.datetime) -> dt.date:
@@ -108,19 +130,19 @@ def _next_start(db: Any, b: dict[str, Any], now: dt.datetime) -> dt.datetime | N
     return next(iter(timing.starts(now, now + dt.timedelta(days=3660))), None)
 
 
-def week_view(db: Any, monday: dt.date) -> list[dict[str, Any]]:
-    """Seven days from ``monday`` (local), each with the occurrences of active items."""
+def week_view(db: Any, monday: dt.date, count: int = 7) -> list[dict[str, Any]]:
+    """``count`` days from ``monday`` (local), each with the occurrences of active items."""
     begin = dt.datetime.combine(monday, dt.time(), ZONE)
-    days: list[dict[str, Any]] = [{"date": monday + dt.timedelta(days=i), "name": WEEKDAYS[i],
-                                   "items": []} for i in range(7)]
+    days: list[dict[str, Any]] = [{"date": monday + dt.timedelta(days=i),
+                                   "name": WEEKDAYS[i % 7], "items": []} for i in range(count)]
     for b in items.active_broadcasts(db):
         timing = items.timing_of(db, b, TIMEZONE)
-        for start in timing.starts(begin, begin + dt.timedelta(days=7)):
+        for start in timing.starts(begin, begin + dt.timedelta(days=count)):
             local = start.astimezone(ZONE)
             if local < begin:
                 continue  # one still playing from the week before
             index = (local.date() - monday).days
-            if 0 <= index < 7:
+            if 0 <= index < count:
                 days[index]["items"].append({"time": local.strftime("%H:%M"), "id": b["id"],
                                            "title": b["title"], "level": b["level"]})
     for day in days:
