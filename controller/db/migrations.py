@@ -49,6 +49,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("audit_retention", (access.AUDIT_RETENTION,)),
     Migration("documents", (documents.COMMUNE_PROFILE, documents.LETTERS)),
     Migration("public_info", (ratings.PUBLIC_INFO,)),
+    Migration("read_indexes", (ratings.READ_INDEXES,)),
 )
 
 

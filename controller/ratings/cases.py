@@ -41,7 +41,8 @@ def _case(r: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def list_cases(db: sqlite_utils.Database, status: str | None = None,
-               desk: str | None = None) -> list[dict[str, Any]]:
+               desk: str | None = None, *, newest: int | None = None) -> list[dict[str, Any]]:
+    """Cases, oldest first; with ``newest``, only that many of the newest, newest first."""
     sql = _SELECT + " WHERE 1"
     params: list[Any] = []
     if status:
@@ -50,7 +51,11 @@ def list_cases(db: sqlite_utils.Database, status: str | None = None,
         sql, params = sql + " AND c.status = ?", [*params, status]
     if desk:
         sql, params = sql + " AND r.desk = ?", [*params, desk]
-    return [_case(r) for r in db.execute(sql + " ORDER BY c.created", params).fetchall()]
+    if newest is not None:
+        sql, params = sql + " ORDER BY c.created DESC LIMIT ?", [*params, newest]
+    else:
+        sql += " ORDER BY c.created"
+    return [_case(r) for r in db.execute(sql, params).fetchall()]
 
 
 def get_case(db: sqlite_utils.Database, case_id: int) -> dict[str, Any]:

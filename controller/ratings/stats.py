@@ -17,9 +17,12 @@ import sqlite_utils
 from controller.errors import InvalidRequest
 from controller.ratings.store import rating_filter
 
+#: Grouping expressions. ``+officer``, not ``officer``: a bare column lets SQLite group by
+#: walking that column's whole index (every rating ever), where the period's range of
+#: the covering ``ratings_stats`` index and a small sort is many times faster.
 GROUPINGS = {
-    "officer": "officer",
-    "desk": "desk",
+    "officer": "+officer",
+    "desk": "+desk",
     "day": "local_day",
     "hour": "local_hour",
     "level": "scale || '/' || level",

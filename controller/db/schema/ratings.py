@@ -123,3 +123,12 @@ CREATE TABLE public_info (
     updated REAL NOT NULL
 )
 """
+
+#: What the console and the reports read a year of: statistics by any grouping over a
+#: period read this index alone (the rows carry the rating's JSON, many times larger),
+#: and the newest cases of a status come without sorting them all.
+READ_INDEXES = """
+CREATE INDEX ratings_stats ON ratings (ts, misuse, officer, desk, local_day, local_hour, scale,
+    level, satisfied, dissatisfied);
+CREATE INDEX cases_status_created ON cases (status, created)
+"""

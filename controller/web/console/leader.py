@@ -13,7 +13,11 @@ repeated fields into the API's body and calls the same service.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -116,7 +120,8 @@ def satisfaction_data(db: sqlite_utils.Database, period: reports.Period,
                       lang: str) -> dict[str, Any]:
     """The page's figures: ``rating_stats`` for the period (as ``GET /ratings/stats``
     answers with the same since/until), labelled, with a chart per breakdown."""
-    figures = stats.rating_stats(db, by=None, since=period.since_utc, until=period.until_utc)
+    figures = _cached("stats", db, period.since_utc, period.until_utc, lambda: stats.rating_stats(
+        db, by=None, since=period.since_utc, until=period.until_utc))
     with_misuse = stats.rating_stats(db, by=[], since=period.since_utc,
                                      until=period.until_utc, include_misuse=True)
     names = _names(db, lang)
@@ -262,16 +267,15 @@ def cases_page(request: Request, status: str = "open",
     with pool.connection() as db:
         counts = dict.fromkeys(cases.STATUSES, 0) | dict(
             db.execute("SELECT status, count(*) FROM cases GROUP BY status").fetchall())
-        found = cases.list_cases(db, status)
+        newest = cases.list_cases(db, status, newest=MAX_LIST)
         names = _names(db, _lang(request))
-    newest = list(reversed(found))[:MAX_LIST]
     for case in newest:
         r = case["rating"]
         case["officer_name"] = _label("officer", r["officer"], names)
         case["desk_name"] = _label("desk", r["desk"], names)
         case["level_label"] = _label("level", f"{r['scale']}/{r['level']}", names)
     return render(request, "leader_cases.html", caller=caller, shown_status=status,
-                  statuses=cases.STATUSES, counts=counts, cases=newest, total=len(found),
+                  statuses=cases.STATUSES, counts=counts, cases=newest, total=counts[status],
                   limit=MAX_LIST)
 
 
@@ -311,7 +315,7 @@ def reports_page(request: Request, period: str | None = None, first: str | None 
     except InvalidRequest as exc:
         (chosen, preset), error = choose_period("6-month", None, None, year), str(exc)
     with pool.connection() as db:
-        data = reports.report_data(db, chosen.since.isoformat(), chosen.until.isoformat())
+        data = _report_data(db, chosen.since.isoformat(), chosen.until.isoformat())
         profile = commune.get_profile(db)
     if preset in reports.STANDARD:
         query = urlencode({"period": preset, "year": chosen.since.year})
@@ -324,6 +328,43 @@ def reports_page(request: Request, period: str | None = None, first: str | None 
                   standard=reports.standard_periods(year), presets=PRESETS, query=query,
                   profile=profile,
                   profile_fields=PROFILE_FIELDS, years=range(today.year - 3, today.year + 1))
+
+
+#: Report figures already computed: (since, until, what they were computed from) ->
+#: (when, figures). A year's figures take most of a second; they are computed again once
+#: a rating, alert, case, letter, receipt or broadcast is added or changed, or after
+#: REPORT_TTL_S (devices' online state, which changes without any of those).
+_REPORTS: collections.OrderedDict[tuple[Any, ...], tuple[float, dict[str, Any]]] = (
+    collections.OrderedDict())
+_REPORTS_LOCK = threading.Lock()
+REPORT_TTL_S = 60.0
+_VERSION = ("SELECT (SELECT max(rowid) FROM ratings), (SELECT max(id) FROM alerts),"
+            " (SELECT max(updated) FROM cases), (SELECT max(updated) || '/' ||"
+            " sum(generated) FROM letters), (SELECT max(rowid) FROM playback_receipts),"
+            " (SELECT max(id) || '/' || coalesce(max(cancelled), 0) FROM broadcasts)")
+
+
+def _report_data(db: sqlite_utils.Database, since: str, until: str) -> dict[str, Any]:
+    """``reports.report_data``, kept while nothing it is computed from changed."""
+    return _cached("report", db, since, until, lambda: reports.report_data(db, since, until))
+
+
+def _cached(kind: str, db: sqlite_utils.Database, since: str, until: str,
+            compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``compute()``'s figures for a period, kept (read only) while nothing they are
+    computed from changed and for at most REPORT_TTL_S."""
+    key = (kind, since, until, *db.execute(_VERSION).fetchone())
+    now = time.monotonic()
+    with _REPORTS_LOCK:
+        hit = _REPORTS.get(key)
+        if hit is not None and now - hit[0] < REPORT_TTL_S:
+            return hit[1]
+    data = compute()
+    with _REPORTS_LOCK:
+        _REPORTS[key] = (now, data)
+        while len(_REPORTS) > 8:
+            _REPORTS.popitem(last=False)
+    return data
 
 
 #: The commune profile's text fields on the reports page, with their labels.
