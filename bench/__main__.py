@@ -33,8 +33,7 @@ def main() -> None:
         kept = [r for r in _documented() if r[0] != suite]
         order = [s.split(".")[-1] for s in SUITES]
         merged = sorted(kept + rows, key=lambda r: order.index(r[0]) if r[0] in order else 99)
-        write_doc(merged, note=f"suite {suite} re-run alone at {_now()}; the others are "
-                               "from the last full run")
+        write_doc(merged, note=f"suite {suite} re-run alone at {_now()}")
     else:
         write_doc(rows)
 
@@ -67,13 +66,21 @@ def write_doc(rows: list[tuple[str, ...]], note: str | None = None) -> None:
         "",
         previous or (f"Last run: {_now()} on {platform.machine()}, "
                      f"{os.cpu_count()} cores, Python {platform.python_version()}."),
-        *([f"({note}.)"] if note else []),
+        *(_notes(note) if note else []),
         "",
         "| suite | figure | value | unit | goal | measured as |",
         "|---|---|---|---|---|---|",
     ]
     lines += [f"| {s} | {n} | {v} | {u} | {g} | {how} |" for s, n, v, u, g, how in rows]
     DOC.write_text("\n".join(lines) + "\n")
+
+
+def _notes(note: str) -> list[str]:
+    """The notes of suites re-run alone since the last full run, this one's replaced."""
+    suite = note.split()[1]
+    kept = [line for line in (DOC.read_text().splitlines() if DOC.exists() else [])
+            if line.startswith("(suite ") and line.split()[1] != suite]
+    return [*kept, f"({note}.)"]
 
 
 def _last_run() -> str | None:
