@@ -50,6 +50,8 @@ class Node:
         self.sw_version = sw_version
         self.clock_synced = clock_synced or clock_check(config.clock_check)
         self.probe = probe or SystemProbe(data_dir=config.data_dir)
+        #: Roles add their own telemetry: each ``fields()`` returns keys to merge in.
+        self.telemetry_fields: list[Callable[[], dict[str, Any]]] = []
         self.notifier = notifier or SystemdNotifier(None)
         self._started_at = time.monotonic()
         self._stop = threading.Event()
@@ -160,13 +162,21 @@ class Node:
 
     def telemetry(self) -> dict[str, Any]:
         figures = self.probe.read()
+        extra = {k: v for fields in self.telemetry_fields for k, v in fields().items()}
         return {
             "ts": format_ts(utc_now()),
             **{k: v for k, v in figures.items() if v is not None},
             "sw": self.sw_version,
             "clock_synced": self.clock_synced(),
             "outbox_depth": self.outbox.depth,
+            **extra,
         }
+
+    def publish_telemetry(self) -> None:
+        """Send telemetry now (a role's state changed: a speaker started playing), not
+        only at the next interval."""
+        if self.session.is_connected.is_set():
+            self._publish_telemetry()
 
     def _connected(self) -> None:
         self.session.publish(self.topic(Topic.STATE), encode(Topic.STATE, self.birth()),

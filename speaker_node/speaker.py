@@ -107,6 +107,9 @@ class Speaker:
         self._threads = [threading.Thread(target=self._scheduler, name="scheduler", daemon=True),
                          threading.Thread(target=self._fetcher, name="fetcher", daemon=True)]
         node.on_config(self.apply_config)
+        # What is playing now, in telemetry sent the moment it starts and ends: the
+        # console shows each speaker's live state from it.
+        node.telemetry_fields.append(self._now_playing)
         for name, handler in ((CMD_STOP, self.cmd_stop), (CMD_CANCEL, self.cmd_cancel),
                               (CMD_SET_VOLUME, self.cmd_set_volume),
                               (CMD_TEST_TONE, self.cmd_test_tone),
@@ -167,6 +170,11 @@ class Speaker:
     def volume(self) -> float:
         local = self.ledger.setting("volume")
         return float(local) if local is not None else self.schedule.volume
+
+    def _now_playing(self) -> dict[str, Any]:
+        """Telemetry: the occurrence playing now (``None`` when silent)."""
+        with self._lock:
+            return {"playing": self._playing[-1][0].id if self._playing else None}
 
     # -- receipts -------------------------------------------------------------------
 
@@ -359,6 +367,7 @@ class Speaker:
         """Write ``pcm`` in 20 ms chunks paced to the wall clock; return frames written."""
         with self._lock:
             self._playing.append((occ, 0.0))
+        self.node.publish_telemetry()
         try:
             t0, sent, pos, noted = time.monotonic(), 0, 0, time.monotonic()
             while pos < len(pcm):
@@ -389,6 +398,7 @@ class Speaker:
                 self._playing.pop()
                 if not self._playing:
                     self._abort = None
+            self.node.publish_telemetry()
 
     def _check_abort(self, occ: Occurrence, pos: int) -> None:
         abort = self._abort

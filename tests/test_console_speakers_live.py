@@ -39,7 +39,7 @@ def sign_in(visit: Visit) -> None:
 def test_emergency_from_the_console_plays_in_one_hamlet_with_live_states(
         browser, operator):  # noqa: F811
     bed = operator
-    assert bed.upload(noise_wav(1.0), title="Bão khẩn cấp").status_code == 201
+    assert bed.upload(noise_wav(3.0), title="Bão khẩn cấp").status_code == 201
     bed.speaker("loa-xa-1", hamlet="Ấp Xa")
     bed.speaker("loa-xa-2", hamlet="Ấp Xa")
     bed.speaker("loa-gan-1", hamlet="Ấp Gần")
@@ -53,6 +53,8 @@ def test_emergency_from_the_console_plays_in_one_hamlet_with_live_states(
         page.click("form.emergency button[type=submit]")
         page.wait_for_selector("#emergency-summary:not([hidden])")
         page.click("button.confirm")
+        # Playing: the speaker says so the moment it starts (telemetry), then done.
+        page.wait_for_selector("tr[data-speaker=loa-xa-1] >> text=đang phát", timeout=30_000)
         for speaker in ("loa-xa-1", "loa-xa-2"):
             page.wait_for_selector(f"tr[data-speaker={speaker}] >> text=xong", timeout=30_000)
         assert page.locator("tr[data-speaker=loa-gan-1]").count() == 0

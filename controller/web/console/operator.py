@@ -217,9 +217,10 @@ def emergency_speakers(request: Request, id: RowIdPath,
 def speaker_states(db: Any, b: dict[str, Any], now: dt.datetime | None = None) -> list[
         dict[str, Any]]:
     """Per target speaker: ``waiting`` (its schedule not yet applied), ``acknowledged``
-    (it runs the config that carries the item), ``playing`` (acknowledged and within the
-    latest occurrence), ``done`` (played) or ``failed`` with the receipt's reason
-    (skipped or cut short); ``cancelled`` for an item cancelled before it played."""
+    (it reported applying the config that carries the item), ``playing`` (its telemetry,
+    sent the moment it starts, names the occurrence), ``done`` (played) or ``failed``
+    with the receipt's reason (skipped or cut short); ``cancelled`` for an item cancelled
+    before it played."""
     now = now or utc_now()
     timing = items.timing_of(db, b, TIMEZONE)
     begin = parse_start(b["start"], TIMEZONE)
@@ -248,8 +249,8 @@ def speaker_states(db: Any, b: dict[str, Any], now: dt.datetime | None = None) -
                 state = status
         elif b["status"] == "cancelled":
             state = "cancelled"
-        elif latest and acknowledged and now < latest + dt.timedelta(seconds=timing.duration_s):
-            state = "playing"
+        elif occurrence and (device.get("telemetry") or {}).get("playing") == occurrence:
+            state = "playing"  # the speaker says so (telemetry sent as it starts)
         elif acknowledged:
             state = "acknowledged"
         else:
