@@ -158,4 +158,6 @@ def make_node(tmp_path: pathlib.Path, broker: BrokerFixture) -> Iterator[Callabl
 
 
 # The loudspeaker tests' fixtures (ALSA file devices, a controller testbed).
+# The console's browser (Debian's Chromium through Playwright).
+from console_browser import browser  # noqa: E402,F401
 from speaker_support import alsa_dir, bed  # noqa: E402,F401

@@ -4,36 +4,13 @@ controller."""
 
 from __future__ import annotations
 
-import pathlib
-import shutil
-from collections.abc import Iterator
-from urllib.parse import urlsplit
-
 import pytest
+from console_browser import AXE, PASSWORD, Visit
 
 from controller.access import users
 from controller.access.roles import LEADER, OPERATOR
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-AXE = pathlib.Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
-PASSWORD = "mật-khẩu-đủ-dài-2"
-#: As root, without a display or the network (see the machine's notes): no sandbox, no GPU,
-#: and none of Chromium's own calls home.
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
 playwright = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not pathlib.Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: `make setup` installs Debian's "
-                    "chromium package")
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -41,29 +18,6 @@ def people(controller):
     for role in (LEADER, OPERATOR):
         controller.writer.call(lambda db, r=role: users.add_user(db, f"nguoi-{r}", r, PASSWORD))
     return controller
-
-
-class Visit:
-    """A browser page on the controller that records every host it asked."""
-
-    def __init__(self, browser, base: str, **context):
-        self.context = browser.new_context(viewport={"width": 1366, "height": 768}, **context)
-        self.page = self.context.new_page()
-        self.base = base
-        self.hosts: set[str] = set()
-        self.page.on("request", lambda r: self.hosts.add(urlsplit(r.url).netloc))
-
-    def sign_in(self, name: str) -> None:
-        self.page.goto(self.base + "/")
-        assert self.page.url.startswith(self.base + "/signin")
-        self.page.fill("#name", name)
-        self.page.fill("#password", PASSWORD)
-        self.page.click("button[type=submit]")
-        self.page.wait_for_url(self.base + "/")
-
-    def close(self) -> None:
-        assert self.hosts == {urlsplit(self.base).netloc}, self.hosts
-        self.context.close()
 
 
 def test_leader_signs_in_sees_vietnamese_and_alerts_arrive_live(browser, people):

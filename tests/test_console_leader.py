@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 import requests
-from test_console_browser import CHROMIUM, FLAGS, Visit
-from test_console_browser import PASSWORD as BROWSER_PASSWORD
+from console_browser import PASSWORD as BROWSER_PASSWORD
+from console_browser import Visit
 
 from controller.access import users
 from controller.access.roles import LEADER, OPERATOR, ROLES, TECHNICIAN
@@ -255,17 +255,6 @@ def test_new_texts_are_in_the_leader_catalog():
 playwright = pytest.importorskip("playwright.sync_api")
 
 
-@pytest.fixture(scope="module")
-def browser():
-    import pathlib
-    if not pathlib.Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}")
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def browser_people(controller):
     controller.writer.call(
@@ -330,7 +319,7 @@ def test_leader_answers_a_case_with_a_letter_and_downloads_the_reports(browser,
 
 
 def test_leader_pages_have_no_serious_accessibility_violations(browser, browser_people):
-    from test_console_browser import AXE
+    from console_browser import AXE
     seeded(browser_people, per_day=1)
     case_id = browser_people.reader().execute("SELECT min(id) FROM cases").fetchone()[0]
     visit = Visit(browser, browser_people.api_url, bypass_csp=True)

@@ -155,18 +155,14 @@ def test_volumes_and_quiet_hours_page_shows_the_current_settings(people):
 # -- in a real browser ------------------------------------------------------------------------
 
 playwright = pytest.importorskip("playwright.sync_api")
-from test_console_browser import Visit, browser  # noqa: E402,F401 (the fixture)
+from console_browser import Visit  # noqa: E402
 
 
 def sign_in(visit: Visit) -> None:
-    visit.page.goto(visit.base + "/")
-    visit.page.fill("#name", "nguoi-operator")
-    visit.page.fill("#password", PASSWORD)
-    visit.page.click("button[type=submit]")
-    visit.page.wait_for_url(visit.base + "/")
+    visit.sign_in("nguoi-operator", PASSWORD)
 
 
-def test_browser_upload_then_schedule_daily_to_two_hamlets(browser, people, tmp_path):  # noqa: F811
+def test_browser_upload_then_schedule_daily_to_two_hamlets(browser, people, tmp_path):
     wav = tmp_path / "ban-tin.wav"
     wav.write_bytes(noise_wav(2.0))
     visit = Visit(browser, people.api_url)
@@ -200,7 +196,7 @@ def test_browser_upload_then_schedule_daily_to_two_hamlets(browser, people, tmp_
         visit.close()
 
 
-def test_browser_emergency_two_step_shows_speaker_states_and_cancels(browser, people):  # noqa: F811
+def test_browser_emergency_two_step_shows_speaker_states_and_cancels(browser, people):
     http = signed_in(people, OPERATOR)
     upload(http, people, title="Bão số 5")
     visit = Visit(browser, people.api_url)
@@ -237,9 +233,9 @@ def test_browser_emergency_two_step_shows_speaker_states_and_cancels(browser, pe
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_operator_pages_have_no_serious_accessibility_violations(browser, people, path):  # noqa: F811
+def test_operator_pages_have_no_serious_accessibility_violations(browser, people, path):
     """axe-core (from npm) in the page: nothing serious or critical."""
-    from test_console_browser import AXE
+    from console_browser import AXE
     http = signed_in(people, OPERATOR)
     upload(http, people)
     visit = Visit(browser, people.api_url, bypass_csp=True)  # to inject axe itself

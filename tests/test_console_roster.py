@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from test_console_browser import CHROMIUM, FLAGS, Visit
-from test_console_browser import PASSWORD as BROWSER_PASSWORD
+from console_browser import PASSWORD as BROWSER_PASSWORD
+from console_browser import Visit
 from test_console_technician import PASSWORD, people, signed_in  # noqa: F401 (fixture)
 from test_kiosk_controller import Api
 
@@ -152,17 +152,6 @@ def test_roster_texts_are_in_the_roster_catalog():
 playwright = pytest.importorskip("playwright.sync_api")
 
 
-@pytest.fixture(scope="module")
-def browser():
-    import pathlib
-    if not pathlib.Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}")
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def leader(controller):
     controller.writer.call(lambda db: users.add_user(db, "nguoi-leader", LEADER,
@@ -225,7 +214,7 @@ def test_leader_adds_an_officer_with_a_photo_and_a_shift_that_reaches_the_kiosk(
 
 
 def test_roster_page_has_no_serious_accessibility_violations(browser, leader):
-    from test_console_browser import AXE
+    from console_browser import AXE
     Api(leader)("PUT", "/api/v1/officers/lan", {"name": "Lan"})
     Api(leader)("PUT", "/api/v1/desks/quay-1", {"name": "Quầy 1"})
     visit = Visit(browser, leader.api_url, bypass_csp=True)  # to inject axe itself

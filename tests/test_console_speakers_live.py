@@ -17,7 +17,7 @@ from controller.access import users
 from controller.access.roles import OPERATOR
 
 playwright = pytest.importorskip("playwright.sync_api")
-from test_console_browser import Visit, browser  # noqa: E402,F401 (the fixture)
+from console_browser import Visit  # noqa: E402
 
 PASSWORD = "mật-khẩu-đủ-dài-5"
 
@@ -29,15 +29,11 @@ def operator(bed):
 
 
 def sign_in(visit: Visit) -> None:
-    visit.page.goto(visit.base + "/")
-    visit.page.fill("#name", "dai-truyen-thanh")
-    visit.page.fill("#password", PASSWORD)
-    visit.page.click("button[type=submit]")
-    visit.page.wait_for_url(visit.base + "/")
+    visit.sign_in("dai-truyen-thanh", PASSWORD)
 
 
 def test_emergency_from_the_console_plays_in_one_hamlet_with_live_states(
-        browser, operator):  # noqa: F811
+        browser, operator):
     bed = operator
     assert bed.upload(noise_wav(3.0), title="Bão khẩn cấp").status_code == 201
     bed.speaker("loa-xa-1", hamlet="Ấp Xa")
@@ -66,7 +62,7 @@ def test_emergency_from_the_console_plays_in_one_hamlet_with_live_states(
 
 
 def test_bulletin_scheduled_from_the_console_reaches_two_hamlets_and_its_receipts_show(
-        browser, operator, tmp_path):  # noqa: F811
+        browser, operator, tmp_path):
     bed = operator
     wav = tmp_path / "ban-tin.wav"
     wav.write_bytes(noise_wav(1.0))

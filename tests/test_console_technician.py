@@ -11,8 +11,8 @@ import re
 
 import pytest
 import requests
-from test_console_browser import CHROMIUM, FLAGS, Visit
-from test_console_browser import PASSWORD as BROWSER_PASSWORD
+from console_browser import PASSWORD as BROWSER_PASSWORD
+from console_browser import Visit
 from test_kiosk_controller import Api, on_duty
 
 from conftest import wait_for
@@ -274,17 +274,6 @@ def test_new_texts_are_in_the_technician_catalog():
 # -- in a real browser ----------------------------------------------------------------------
 
 playwright = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    import pathlib
-    if not pathlib.Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}")
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

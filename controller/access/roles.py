@@ -28,6 +28,9 @@ class Caller:
 
     name: str
     role: str
+    #: A signed-in browser's session CSRF token (None for an API token), for the pages
+    #: that send it back.
+    csrf: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def may(self, roles: tuple[str, ...]) -> bool:
         return self.role == ADMIN or self.role in roles

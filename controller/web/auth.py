@@ -11,6 +11,7 @@ the caller to the handler and describe the scheme in the OpenAPI document.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import http.cookies
 import pathlib
@@ -87,7 +88,7 @@ class TokenCheck:
         if method not in SAFE_METHODS and not hmac.compare_digest(
                 headers.get(CSRF_HEADER.encode(), b"").decode("latin-1"), csrf):
             raise Forbidden("missing or wrong X-CSRF-Token for this session")
-        return caller
+        return dataclasses.replace(caller, csrf=csrf)
 
     def close(self) -> None:
         self._db.close()

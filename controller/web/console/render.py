@@ -19,11 +19,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from controller.access.roles import LEADER, OPERATOR, TECHNICIAN, Caller
-from controller.access.sessions import COOKIE
 from controller.broadcasts.schedule import TIMEZONE
-from controller.errors import ControllerError
 from controller.web.console import i18n
-from controller.web.deps import Services
 from controller.web.gate import PAGE_KEY
 
 TEMPLATES = pathlib.Path(__file__).resolve().parent / "templates"
@@ -95,16 +92,7 @@ def render(request: Request, template: str, *, caller: Caller | None = None,
            status: int = 200, **context: Any) -> HTMLResponse:
     """``template`` in the request's language, with the menu of ``caller``."""
     lang = i18n.choose(request.cookies.get(i18n.COOKIE))
-    csrf = None
-    if caller is not None:
-        cookie = request.cookies.get(COOKIE)
-        if cookie:
-            svc: Services = request.app.state.services
-            with svc.readers.connection() as db:
-                try:
-                    csrf = svc.sessions.check(db, cookie)[1]
-                except ControllerError:
-                    csrf = None
+    csrf = caller.csrf if caller is not None else None  # the gate read the session
     menu = [m for m in MENU if caller is not None and caller.may(m.roles)]
     html = ENVIRONMENTS[lang].get_template(template).render(
         lang=lang, caller=caller, menu=menu, path=request.url.path, csrf=csrf, **context)
