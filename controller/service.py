@@ -22,7 +22,7 @@ from controller.broker import BrokerConfig
 from controller.db.connection import ReaderPool, check_or_set_aside, connect
 from controller.db.migrations import migrate
 from controller.db.writer import Writer
-from controller.fleet import rate_limit
+from controller.fleet import presence, rate_limit
 from controller.fleet.commands import Commands, store_result
 from controller.fleet.desired_config import DesiredConfig, store_applied
 from controller.fleet.device_auth import DeviceAuth
@@ -207,6 +207,7 @@ class Controller:
                     self.audio_library.remove_leftovers()
                     self.sessions.prune()
                     self.writer.submit(audit.prune)
+                    self.writer.submit(presence.prune)
             except Exception:
                 log.exception("sweep failed")
 

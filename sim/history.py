@@ -101,7 +101,28 @@ def seed(db: sqlite_utils.Database, kiosks: list[str], *, days: int = 270,
                 continue  # today's ratings are the simulated citizens' own
             for _ in range(max(1, int(rng.gauss(per_day, per_day / 4)))):
                 count += _rate(db, rng, kiosk, day, zone)
+    start = dt.datetime.combine(today - dt.timedelta(days=days), dt.time(0, 0), zone)
+    _presence(db, rng, start.timestamp(), now)
     return count
+
+
+def _presence(db: sqlite_utils.Database, rng: random.Random, start: float, now: float) -> None:
+    """Online history since ``start`` for every approved device: up most of the time,
+    with an outage of 1 to 12 hours every two weeks or so (a power cut, a broken link).
+    The history ends a moment ago; each device's own birth continues it."""
+    db.execute("UPDATE presence_tracking SET started = ?", (start,))
+    devices = [row[0] for row in db.execute(
+        "SELECT id FROM devices WHERE status = 'approved'").fetchall()]
+    for device_id in devices:
+        db.execute("UPDATE devices SET created = min(created, ?) WHERE id = ?",
+                   (start, device_id))
+        db.execute("DELETE FROM device_presence WHERE device = ?", (device_id,))
+        since = start
+        while since < now - 120:
+            down = min(since + rng.expovariate(1 / (14 * 86400)), now - 120)
+            db.execute("INSERT INTO device_presence (device, since, until) VALUES (?, ?, ?)",
+                       (device_id, since, down))
+            since = down + rng.uniform(3600, 12 * 3600)
 
 
 def _rate(db: sqlite_utils.Database, rng: random.Random, kiosk: str, day: dt.date,

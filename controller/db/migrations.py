@@ -50,6 +50,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("documents", (documents.COMMUNE_PROFILE, documents.LETTERS)),
     Migration("public_info", (ratings.PUBLIC_INFO,)),
     Migration("read_indexes", (ratings.READ_INDEXES,)),
+    Migration("device_presence", (fleet.PRESENCE,)),
 )
 
 

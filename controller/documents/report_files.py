@@ -133,7 +133,9 @@ def _device_section(doc: OfficialDocument, data: dict[str, Any],
     devices = data["devices"]
     doc.heading("IV. THIẾT BỊ VÀ CAMERA GIÁM SÁT")
     doc.paragraph(f"Tại thời điểm lập báo cáo, hệ thống có {count_text(devices['devices'])} "
-                  f"thiết bị, trong đó {count_text(devices['online'])} thiết bị đang kết nối.")
+                  f"thiết bị, trong đó {count_text(devices['online'])} thiết bị đang kết nối. "
+                  "Trong kỳ báo cáo, các thiết bị hoạt động (kết nối với hệ thống) "
+                  f"{percent_text(devices['availability'])} thời gian.")
     _table(doc, tables["devices"], "")
     doc.paragraph("Camera giám sát tại bộ phận một cửa, tiếp công dân: chưa lắp đặt; số đoạn "
                   "ghi hình được khóa để giải quyết phản ánh, khiếu nại: —.")

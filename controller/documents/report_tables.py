@@ -72,6 +72,7 @@ def summary(data: dict[str, Any]) -> Table:
         ["Bản tin khẩn cấp", data["emergencies"]["count"], COUNT],
         ["Thiết bị", data["devices"]["devices"], COUNT],
         ["Thiết bị đang kết nối (khi lập báo cáo)", data["devices"]["online"], COUNT],
+        ["Thời gian thiết bị hoạt động trong kỳ", data["devices"]["availability"], SHARE],
         ["Đoạn ghi hình camera được khóa", NOT_APPLICABLE, TEXT],
     ]
     return Table("summary", "Tổng hợp", [("Chỉ tiêu", TEXT), ("Giá trị", ROW)],
@@ -156,10 +157,13 @@ def emergencies(data: dict[str, Any]) -> Table:
 
 
 def devices(data: dict[str, Any]) -> Table:
-    rows: list[list[Any]] = [[ROLE_NAMES.get(r["role"], r["role"]), r["devices"], r["online"]]
-                             for r in data["devices"]["roles"]]
+    rows: list[list[Any]] = [
+        [ROLE_NAMES.get(r["role"], r["role"]), r["devices"], r["online"],
+         r["availability"]]  # None (not watched in the period) is written "—"
+        for r in data["devices"]["roles"]]
     if "camera" not in {r["role"] for r in data["devices"]["roles"]}:
-        rows.append([ROLE_NAMES["camera"], NOT_APPLICABLE, NOT_APPLICABLE])
+        rows.append([ROLE_NAMES["camera"], NOT_APPLICABLE, NOT_APPLICABLE, None])
     return Table("devices", "Thiết bị",
                  [("Loại thiết bị", TEXT), ("Số thiết bị", COUNT),
-                  ("Đang kết nối", COUNT)], rows, widths_mm=(95, 35, 35))
+                  ("Đang kết nối", COUNT), ("Thời gian hoạt động trong kỳ", SHARE)], rows,
+                 widths_mm=(75, 28, 28, 34))

@@ -28,6 +28,7 @@ from controller.broadcasts.schedule import TIMEZONE, parse_start
 from controller.documents.reasons import reason_labels
 from controller.documents.report_files import report_docx, report_xlsx
 from controller.errors import InvalidRequest
+from controller.fleet.presence import availability
 from controller.fleet.registry import list_devices
 from controller.ratings.alerts import list_alerts
 from controller.ratings.cases import STATUSES
@@ -178,7 +179,7 @@ def report_data(db: sqlite_utils.Database, since: str, until: str, *, tz: str = 
         "letters": _letters(db, period),
         "broadcasts": _broadcasts(db, period),
         "emergencies": _emergencies(db, period, tz),
-        "devices": _devices(db),
+        "devices": _devices(db, period),
         "cameras": {"applicable": False, "holds": None,
                     "note": "cameras are not installed yet: no recordings held"},
     }
@@ -289,14 +290,22 @@ def _emergencies(db: sqlite_utils.Database, period: Period, tz: str) -> dict[str
     return {"count": len(items), "items": items}
 
 
-def _devices(db: sqlite_utils.Database) -> dict[str, Any]:
-    """Approved devices per role and how many are online now (``GET /devices``): the
-    state when the report is made, the one availability figure kept today."""
-    roles: dict[str, dict[str, int]] = {}
+def _devices(db: sqlite_utils.Database, period: Period) -> dict[str, Any]:
+    """Approved devices per role, how many are online now (``GET /devices``) and how
+    much of the period they were online (``GET /devices/availability``)."""
+    kept = availability(db, period.since.timestamp(), period.until.timestamp())
+    roles: dict[str, dict[str, Any]] = {
+        r["role"]: {"devices": 0, "online": 0, "availability": r["availability"]}
+        for r in kept["roles"]}
     for device in list_devices(db, status="approved"):
-        role = roles.setdefault(device["role"] or "", {"devices": 0, "online": 0})
+        role = roles.setdefault(device["role"] or "", {"devices": 0, "online": 0,
+                                                        "availability": None})
         role["devices"] += 1
         role["online"] += int(device["online"])
     listed = [{"role": role, **counts} for role, counts in sorted(roles.items())]
+    observed = sum(r["observed_s"] for r in kept["roles"])
+    online_s = sum(r["online_s"] for r in kept["roles"])
     return {"roles": listed, "devices": sum(r["devices"] for r in listed),
-            "online": sum(r["online"] for r in listed)}
+            "online": sum(r["online"] for r in listed),
+            "availability": round(online_s / observed, 4) if observed else None,
+            "tracked_from": kept["tracked_from"]}

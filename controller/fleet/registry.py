@@ -24,6 +24,7 @@ import sqlite_utils
 
 from controller.db.writer import Writer
 from controller.errors import InvalidRequest, NotFound
+from controller.fleet import presence
 from wire.errors import TopicError
 from wire.topics import check_device_id
 
@@ -56,6 +57,7 @@ class Registry:
         self._roles: dict[str, str | None] = {
             r[0]: r[1] for r in writer.db.execute("SELECT id, role FROM devices").fetchall()}
         self._telemetry_count = 0
+        writer.submit(presence.reconcile)  # first in the queue, before any device speaks
 
     # -- questions asked on the hot path (no database access) ------------------------
 
@@ -87,10 +89,15 @@ class Registry:
             return
         if device_id not in self._limits:
             return  # never born: it is not online until its birth
+        now = time.time()
+
+        def task(db: sqlite_utils.Database) -> None:
+            db.execute("UPDATE devices SET online = 1 WHERE id = ?", (device_id,))
+            presence.opened(db, device_id, now)
+
         with self._lock:
-            self._liveness[device_id] = time.time()
-            self.writer.submit(lambda db: db.execute(
-                "UPDATE devices SET online = 1 WHERE id = ?", (device_id,)))
+            self._liveness[device_id] = now
+            self.writer.submit(task)
         log.info("device %s heard from again: online", device_id)
 
     # -- technician actions ----------------------------------------------------------
@@ -138,8 +145,10 @@ class Registry:
         """Refuse the device from now on (its history is kept); see
         :func:`controller.fleet.revocation.revoke` for the broker's side."""
         def task(db: sqlite_utils.Database) -> int:
+            now = time.time()
+            presence.closed(db, [device_id], now)
             return db.execute("UPDATE devices SET status = 'revoked', online = 0, revoked = ?"
-                              " WHERE id = ?", (time.time(), device_id)).rowcount
+                              " WHERE id = ?", (now, device_id)).rowcount
         if not self.writer.call(task):
             raise NotFound(f"no device {device_id!r}")
         with self._lock:
@@ -169,6 +178,7 @@ class Registry:
                 (now, state.get("role"), state.get("sw"), state.get("keepalive"),
                  state.get("telemetry_interval"), state.get("config_version"),
                  state.get("mqtt_protocol"), device_id))
+            presence.opened(db, device_id, now)
 
         # Liveness and the write change together, so a sweep can't overtake a birth.
         with self._lock:
@@ -180,11 +190,16 @@ class Registry:
     def offline(self, device_id: str) -> None:
         if device_id not in self._status:
             return
+        now = time.time()
+
+        def task(db: sqlite_utils.Database) -> None:
+            db.execute("UPDATE devices SET online = 0 WHERE id = ?", (device_id,))
+            presence.closed(db, [device_id], now)
+
         with self._lock:
             self._liveness.pop(device_id, None)
             self._limits.pop(device_id, None)  # only a new birth brings it back
-            self.writer.submit(lambda db: db.execute(
-                "UPDATE devices SET online = 0 WHERE id = ?", (device_id,)))
+            self.writer.submit(task)
         log.info("device %s offline", device_id)
 
     def telemetry(self, device_id: str, figures: dict[str, Any]) -> None:
@@ -219,11 +234,14 @@ class Registry:
         with self._lock:
             stale = [d for d, heard in self._liveness.items()
                      if now - heard > self._limits.get(d, SILENCE * DEFAULT_KEEPALIVE)]
-            for device_id in stale:
-                del self._liveness[device_id]
+            # Offline since it was last heard, not since the sweep noticed.
+            last_heard = {d: self._liveness.pop(d) for d in stale}
             if stale:
-                self.writer.submit(lambda db: db.conn.executemany(
-                    "UPDATE devices SET online = 0 WHERE id = ?", [(d,) for d in stale]))
+                def task(db: sqlite_utils.Database) -> None:
+                    db.conn.executemany("UPDATE devices SET online = 0 WHERE id = ?",
+                                        [(d,) for d in stale])
+                    presence.closed(db, stale, last_heard)
+                self.writer.submit(task)
         for device_id in stale:
             log.info("device %s silent for %s x keepalive: offline", device_id, SILENCE)
         return stale

@@ -102,3 +102,21 @@ INSERT INTO devices_new (id, role, status, label, hamlet, created, approved, onl
 DROP TABLE devices;
 ALTER TABLE devices_new RENAME TO devices
 """
+
+#: When each device was online (see :mod:`controller.fleet.presence`), and since when
+#: this is known. Devices online at the migration start an interval then.
+PRESENCE = """
+CREATE TABLE device_presence (
+    id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL REFERENCES devices(id),
+    since REAL NOT NULL,
+    until REAL,
+    CHECK (until IS NULL OR until >= since)
+);
+CREATE INDEX device_presence_device ON device_presence (device, since);
+CREATE INDEX device_presence_until ON device_presence (until);
+CREATE TABLE presence_tracking (started REAL NOT NULL);
+INSERT INTO presence_tracking (started) VALUES ((julianday('now') - 2440587.5) * 86400.0);
+INSERT INTO device_presence (device, since)
+  SELECT id, (julianday('now') - 2440587.5) * 86400.0 FROM devices WHERE online = 1
+"""

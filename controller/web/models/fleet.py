@@ -39,6 +39,34 @@ class Device(ResponseBody):
     telemetry: dict[str, Any] | None
 
 
+class DeviceAvailability(ResponseBody):
+    id: str
+    role: str
+    observed_s: float = Field(description="seconds of the period the device was watched: "
+                                          "since it was registered and history was kept, "
+                                          "up to now")
+    online_s: float = Field(description="seconds of those it was online")
+    availability: float | None = Field(description="online_s / observed_s (null: not "
+                                                   "watched in the period)")
+
+
+class RoleAvailability(ResponseBody):
+    role: str
+    devices: int
+    observed_s: float
+    online_s: float
+    availability: float | None
+
+
+class Availability(ResponseBody):
+    since: float = Field(description="the period's start, Unix seconds")
+    until: float = Field(description="the period's end (exclusive), Unix seconds")
+    tracked_from: float = Field(description="when the controller began keeping online "
+                                            "history: time before it is not counted")
+    devices: list[DeviceAvailability]
+    roles: list[RoleAvailability]
+
+
 class DeviceApproved(ResponseBody):
     id: str
     role: str

@@ -10,7 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from controller.access.roles import LEADER, OPERATOR, TECHNICIAN
 from controller.db.connection import ReaderPool
-from controller.fleet import commands, desired_config, ingest, registry
+from controller.documents import reports
+from controller.fleet import commands, desired_config, ingest, presence, registry
 from controller.ratings import screenshots
 from controller.web.auth import allow, require_token
 from controller.web.deps import Services, readers, services
@@ -35,6 +36,23 @@ def list_devices(status: Literal["approved", "pending", "revoked"] | None = None
              summary="Register (approve) a device")
 def add_device(body: m.DeviceCreate, svc: Services = Depends(services)) -> Any:
     return svc.registry.add(body.id, body.role, label=body.label, hamlet=body.hamlet)
+
+
+@router.get("/devices/availability", dependencies=[allow(LEADER, TECHNICIAN)],
+            response_model=m.Availability,
+            summary="How much of [since, until) each approved device was online, and per "
+                    "role (the figures of the model's report)")
+def availability(
+        since: str | None = Query(None, description="first day, e.g. 2026-01-01 (local "
+                                                    "midnight), or an ISO 8601 time"),
+        until: str | None = Query(None, description="the day after the last (exclusive)"),
+        period: Literal["6-month", "9-month", "year"] | None = Query(
+            None, description="instead of since/until: one of the plan's report periods"),
+        year: int | None = Query(None, ge=2000, le=2200),
+        pool: ReaderPool = Depends(readers)) -> Any:
+    span = reports.period_of(*reports.bounds(since, until, period, year))
+    with pool.connection() as db:
+        return presence.availability(db, span.since.timestamp(), span.until.timestamp())
 
 
 @router.get("/devices/{id}", dependencies=[allow(OPERATOR, LEADER, TECHNICIAN)],
