@@ -94,13 +94,13 @@ def test_check_shows_conflicts_without_storing(people):
     assert http.post(people.api_url + "/api/v1/broadcasts", json=body,
                      timeout=10).status_code == 201
     again = http.post(people.api_url + "/api/v1/broadcasts/check", json=body, timeout=10).json()
-    assert not again["ok"] and "overlaps broadcast" in again["problems"][0]
+    assert not again["ok"] and "Trùng giờ với bản tin" in again["problems"][0]  # the page's
     quiet = people.broadcasts.quiet_hours[0].strftime("%H:%M")
     start = dt.datetime.combine(dt.date.today() + dt.timedelta(days=1),
                                 dt.time.fromisoformat(quiet)).isoformat(timespec="minutes")
     night = http.post(people.api_url + "/api/v1/broadcasts/check", timeout=10,
                       json={**body, "start": start, "targets": {"all": True}}).json()
-    assert not night["ok"] and any("quiet hours" in p for p in night["problems"])
+    assert not night["ok"] and any("giờ yên tĩnh" in p for p in night["problems"])
     page = http.get(people.api_url + "/broadcasts", timeout=10).text
     assert "FREQ=DAILY;COUNT=5" in page and "Ấp Hai, Ấp Một" in page
 

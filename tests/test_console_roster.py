@@ -122,9 +122,9 @@ def test_the_shift_form_shows_the_apis_refusals(people, api):  # noqa: F811
     day = tomorrow().isoformat()
     for form, words in (
             ({"desk": "quay-9", "officer": "lan", "day": day, "start": "08:00", "end": "09:00"},
-             "no desk"),
+             "Không có quầy"),
             ({"desk": "quay-1", "officer": "lan", "day": day, "start": "08:00", "end": "08:00"},
-             "before it starts"),
+             "trước giờ bắt đầu"),
             ({"desk": "quay-1", "officer": "lan", "day": "mai", "start": "08:00", "end": "9"},
              "YYYY-MM-DD")):
         resp = http.post(people.api_url + "/roster/shifts", json=form, timeout=10)
@@ -205,7 +205,7 @@ def test_leader_adds_an_officer_with_a_photo_and_a_shift_that_reaches_the_kiosk(
         page.fill("#shift-end", "07:30")
         page.click("#shift-form button[type=submit]")
         page.wait_for_selector("#shift-outcome.error", timeout=10_000)
-        assert "before it starts" in page.inner_text("#shift-outcome")
+        assert "trước giờ bắt đầu" in page.inner_text("#shift-outcome")
         page.click("table.roster li button.danger")
         page.wait_for_selector("table.roster li", state="detached", timeout=10_000)
         wait_for(lambda: node.desired.get("duty") == [])

@@ -202,10 +202,10 @@ def test_admin_adds_a_user_changes_their_role_and_they_sign_in(people):
     assert made.status_code == 201 and made.json()["role"] == "technician"
     again = admin.post(people.api_url + "/api/v1/users", timeout=10,
                        json={"name": "tho-dien", "role": "leader", "password": "x" * 12})
-    assert again.status_code in (400, 409, 422) and "exists" in again.json()["error"]
+    assert again.status_code in (400, 409, 422) and "đã có" in again.json()["error"]
     short = admin.post(people.api_url + "/api/v1/users", timeout=10,
                        json={"name": "ngan", "role": "leader", "password": "short"})
-    assert short.status_code in (400, 422) and "password" in short.json()["error"]
+    assert short.status_code in (400, 422) and "Mật khẩu" in short.json()["error"]
     changed = admin.put(people.api_url + "/api/v1/users/tho-dien", timeout=10,
                         json={"role": "operator", "password": ""})
     assert changed.status_code == 200 and changed.json()["role"] == "operator"
@@ -323,7 +323,7 @@ def test_admin_adds_a_user_in_the_browser_who_then_signs_in(browser, browser_peo
         page.fill("#add-user input[name=password]", BROWSER_PASSWORD)
         page.click("#add-user button[type=submit]")
         page.wait_for_selector("#users-outcome.error", timeout=10_000)
-        assert "exists" in page.inner_text("#users-outcome")
+        assert "đã có" in page.inner_text("#users-outcome")
         page.click("text=Đăng xuất")
         page.wait_for_url(browser_people.api_url + "/signin")
     finally:

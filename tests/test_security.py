@@ -218,4 +218,5 @@ def test_idle_session_expires(controller, leader_user):
     time.sleep(1.0)
     expired = requests.get(controller.api_url + "/api/v1/ratings", cookies=resp.cookies,
                            timeout=10)
-    assert expired.status_code == 401 and "expired" in expired.json()["error"]
+    assert expired.status_code == 401 and "expired" in expired.json()["error_en"]
+    assert expired.json()["error"] == "Phiên làm việc đã hết hạn: vui lòng đăng nhập lại"

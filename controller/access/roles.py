@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from controller.errors import InvalidRequest
+from controller.errors import InvalidRequest, _t
 
 ADMIN, OPERATOR, LEADER, TECHNICIAN = "admin", "operator", "leader", "technician"
 ROLES = (ADMIN, OPERATOR, LEADER, TECHNICIAN)
@@ -38,5 +38,6 @@ class Caller:
 
 def check_role(role: object) -> str:
     if role not in ROLES:
-        raise InvalidRequest(f"role {role!r}: expected one of {', '.join(ROLES)}")
+        raise InvalidRequest(_t("role {role!r}: expected one of {roles}"), role=role,
+                             roles=", ".join(ROLES))
     return str(role)

@@ -23,7 +23,7 @@ import sqlite_utils
 from controller.access.roles import Caller
 from controller.access.users import check_password
 from controller.db.writer import Writer
-from controller.errors import Busy, Unauthorized
+from controller.errors import Busy, Unauthorized, _t
 
 COOKIE = "tt_session"
 CSRF_HEADER = "x-csrf-token"
@@ -79,10 +79,10 @@ class Sessions:
                          " JOIN users u ON u.name = s.user WHERE s.id = ? AND u.disabled = 0",
                          (key,)).fetchone()
         if row is None:
-            raise Unauthorized("not signed in (or the session ended)")
+            raise Unauthorized(_t("not signed in (or the session ended)"))
         last = max(row[4], self._touched.get(key, 0.0))
         if now - last > self.idle_s or now - row[3] > self.max_age_s:
-            raise Unauthorized("the session has expired: sign in again")
+            raise Unauthorized(_t("the session has expired: sign in again"))
         if now - last > 60:  # note activity at most once a minute
             self._touched[key] = now
             self.writer.submit(lambda db: db.execute(
@@ -107,9 +107,9 @@ class Sessions:
             for key in keys:
                 recent = [t for t in self._failures.get(key, []) if now - t < LOCK_S]
                 if len(recent) >= LOCK_AFTER:
-                    error = LockedOut(f"too many wrong passwords; try again in "
-                                      f"{int(LOCK_S - (now - recent[-LOCK_AFTER])) // 60 + 1} "
-                                      "minutes")
+                    error = LockedOut(
+                        _t("too many wrong passwords; try again in {minutes} minutes"),
+                        minutes=int(LOCK_S - (now - recent[-LOCK_AFTER])) // 60 + 1)
                     error.retry_after_s = LOCK_S - (now - recent[-LOCK_AFTER])
                     raise error
 

@@ -15,7 +15,7 @@ import sqlite_utils
 
 from controller.access.roles import ADMIN, Caller, check_role
 from controller.access.users import add_user
-from controller.errors import InvalidRequest, Unauthorized
+from controller.errors import InvalidRequest, Unauthorized, _t
 
 PREFIX = "tt_"
 
@@ -31,7 +31,8 @@ def create_token(db: sqlite_utils.Database, name: str, role: str | None = None) 
     keeps theirs unless ``role`` is given; a new one gets ``role`` (``admin`` if none).
     """
     if not name or not name.replace("-", "").replace("_", "").isalnum():
-        raise InvalidRequest(f"token name {name!r}: use letters, digits, '-' and '_'")
+        raise InvalidRequest(_t("token name {name!r}: use letters, digits, '-' and '_'"),
+                             name=name)
     existing = db.execute("SELECT role FROM users WHERE name = ?", (name,)).fetchone()
     if role is not None or existing is None:
         add_user(db, name, check_role(role or ADMIN))
@@ -44,12 +45,12 @@ def create_token(db: sqlite_utils.Database, name: str, role: str | None = None) 
 def check_token(db: sqlite_utils.Database, header: str | None) -> Caller:
     """Who an ``Authorization: Bearer`` header is (its user and role), else raise."""
     if not header or not header.startswith("Bearer "):
-        raise Unauthorized("missing 'Authorization: Bearer <token>' header")
+        raise Unauthorized(_t("missing 'Authorization: Bearer <token>' header"))
     row = db.execute("SELECT u.name, u.role FROM api_tokens t JOIN users u ON u.name = t.user"
                      " WHERE t.hash = ? AND u.disabled = 0",
                      (_hash(header[7:].strip()),)).fetchone()
     if row is None:
-        raise Unauthorized("unknown or revoked API token")
+        raise Unauthorized(_t("unknown or revoked API token"))
     return Caller(str(row[0]), str(row[1]))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import sqlite_utils
 
 from controller.access.roles import Caller, check_role
-from controller.errors import InvalidRequest, NotFound, Unauthorized
+from controller.errors import InvalidRequest, NotFound, Unauthorized, _t
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 MIN_PASSWORD = 10
@@ -23,7 +23,8 @@ def _hasher() -> Any:
 
 def check_name(name: object) -> str:
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise InvalidRequest(f"user name {name!r}: expected 1-63 letters, digits, '.', '_', '-'")
+        raise InvalidRequest(_t("user name {name!r}: expected 1-63 letters, digits, '.', '_',"
+                                " '-'"), name=name)
     return name
 
 
@@ -35,8 +36,8 @@ def add_user(db: sqlite_utils.Database, name: str, role: str,
     hashed = None
     if password is not None:
         if len(password) < MIN_PASSWORD:
-            raise InvalidRequest(f"password of {len(password)} characters: at least "
-                                 f"{MIN_PASSWORD} needed")
+            raise InvalidRequest(_t("password of {length} characters: at least {minimum} needed"),
+                                 length=len(password), minimum=MIN_PASSWORD)
         hashed = _hasher().hash(password)
     db.execute("INSERT INTO users (name, role, password, created) VALUES (?, ?, ?, ?)"
                " ON CONFLICT (name) DO UPDATE SET role = excluded.role,"
@@ -56,7 +57,7 @@ def get_user(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
     row = db.execute("SELECT name, role, password IS NOT NULL, created, disabled FROM users"
                      " WHERE name = ?", (name,)).fetchone()
     if row is None:
-        raise NotFound(f"no user {name!r}")
+        raise NotFound(_t("no user {name!r}"), name=name)
     return {"name": row[0], "role": row[1], "has_password": bool(row[2]), "created": row[3],
             "disabled": bool(row[4])}
 
@@ -76,5 +77,5 @@ def check_password(db: sqlite_utils.Database, name: str, password: str) -> Calle
             raise VerificationError()
         _hasher().verify(row[1], password)
     except VerificationError:
-        raise Unauthorized("wrong user name or password") from None
+        raise Unauthorized(_t("wrong user name or password")) from None
     return Caller(name, str(row[0]))

@@ -47,7 +47,7 @@ from controller.broadcasts.loudness import (
     limit_stream,
 )
 from controller.db.writer import Writer
-from controller.errors import Busy, NotFound
+from controller.errors import Busy, NotFound, _t
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,8 @@ RENDER_PASSES = 3
 class AudioBusy(Busy):
     """Another upload is being processed; ``retry_after_s`` says when to try again."""
 
-    def __init__(self, message: str, retry_after_s: float = BUSY_RETRY_S):
-        super().__init__(message)
+    def __init__(self, message: str, retry_after_s: float = BUSY_RETRY_S, **params: Any):
+        super().__init__(message, **params)
         self.retry_after_s = retry_after_s
 
 
@@ -140,10 +140,11 @@ def measure(source: Source, max_duration_s: float = MAX_DURATION_S) -> Measured:
         peak = max(peak, float(np.max(np.abs(x))) if len(x) else 0.0)
     duration = check_length(source, frames)
     if peak <= 10 ** (SILENCE_DBFS / 20):
-        raise AudioError(f"the audio is silent (peak below {SILENCE_DBFS:.0f} dBFS)")
+        raise AudioError(_t("the audio is silent (peak below {dbfs:.0f} dBFS)"),
+                         dbfs=SILENCE_DBFS)
     loudness = meter.integrated()
     if not math.isfinite(loudness) or loudness < ABSOLUTE_GATE_LUFS:
-        raise AudioError("the audio is silent (integrated loudness below −70 LUFS)")
+        raise AudioError(_t("the audio is silent (integrated loudness below −70 LUFS)"))
     return Measured(frames, duration, loudness)
 
 
@@ -176,8 +177,9 @@ def render(source: Source, measured: Measured, gain_db: float, out: pathlib.Path
         os.fsync(f.fileno())
         size = os.fstat(f.fileno()).st_size
     if written != measured.frames:
-        raise AudioError(f"the {source.fmt.upper()} file changed while it was processed "
-                         f"({measured.frames} samples, then {written})")
+        raise AudioError(_t("the {format} file changed while it was processed ({before} "
+                            "samples, then {after})"), format=source.fmt.upper(),
+                         before=measured.frames, after=written)
     return Rendition(gain_db, meter.integrated(), sink.hexdigest(), size)
 
 
@@ -250,7 +252,7 @@ class AudioLibrary:
     def rendition_path(self, sha256: str) -> pathlib.Path:
         """Where the rendition with this sha256 lives; NotFound for a malformed hash."""
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
-            raise NotFound(f"no audio file {sha256!r}")
+            raise NotFound(_t("no audio file {sha256!r}"), sha256=sha256)
         return self.directory / f"{sha256}.wav"
 
     def slot(self, wait_s: float = 2.0) -> SlotHold:
@@ -263,8 +265,8 @@ class AudioLibrary:
         """Take the processing slot, for a caller that cannot use ``with`` (an async
         handler acquiring in a worker thread); give it back with :meth:`release_slot`."""
         if not self._slot.acquire(timeout=wait_s):
-            raise AudioBusy(f"another audio upload is being processed (waited {wait_s:g} s); "
-                            f"try again in {BUSY_RETRY_S} s")
+            raise AudioBusy(_t("another audio upload is being processed (waited {waited:g} s);"
+                               " try again in {retry} s"), waited=wait_s, retry=BUSY_RETRY_S)
         self._slot_taken = True
 
     def release_slot(self) -> None:
@@ -303,7 +305,7 @@ class AudioLibrary:
     def _add_file(self, path: pathlib.Path, title: str, filename: str | None) -> dict[str, Any]:
         """The work of :meth:`add_file`, with the slot held."""
         if not title or not isinstance(title, str):
-            raise AudioError("an audio upload needs a title")
+            raise AudioError(_t("an audio upload needs a title"))
         self._check_size(path.stat().st_size)
         source = open_source(path, self.max_duration_s)
         measured = measure(source, self.max_duration_s)
@@ -321,7 +323,8 @@ class AudioLibrary:
 
     def _check_size(self, size: int) -> None:
         if size > self.max_upload_bytes:
-            raise AudioError(f"the file is {size} bytes: the limit is {self.max_upload_bytes}")
+            raise AudioError(_t("the file is {size} bytes: the limit is {limit}"), size=size,
+                             limit=self.max_upload_bytes)
 
     def _store_rendition(self, source: Source, measured: Measured) -> Rendition:
         """Render into a temporary file beside the library, then move it to its
@@ -374,5 +377,5 @@ def get_audio(db: sqlite_utils.Database, audio_id: int | str) -> dict[str, Any]:
     row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM audio WHERE id = ?",
                      (audio_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no audio {audio_id!r} in the library")
+        raise NotFound(_t("no audio {id!r} in the library"), id=audio_id)
     return dict(zip(_COLUMNS, row, strict=True))

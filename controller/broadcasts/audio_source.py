@@ -23,7 +23,7 @@ from typing import Any
 
 from controller.broadcasts.audio_truncation import mp3_truncation, ogg_truncation
 from controller.broadcasts.loudness import RATE
-from controller.errors import InvalidRequest
+from controller.errors import InvalidRequest, _t
 
 MIN_DURATION_S = 0.5
 #: Sample rates of real recordings. A header claiming 1 Hz makes a few kilobytes
@@ -38,6 +38,9 @@ class AudioError(InvalidRequest):
     """An upload that cannot be used as a broadcast; the message says why."""
 
 
+_UNDECODABLE = _t("the {format} file cannot be decoded ({detail}); is it damaged or truncated?")
+
+
 
 def sniff_format(data: bytes) -> str:
     """The container from the first bytes: ``wav``, ``flac``, ``ogg`` or ``mp3``."""
@@ -49,8 +52,8 @@ def sniff_format(data: bytes) -> str:
         return "ogg"
     if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
         return "mp3"
-    raise AudioError("not an audio file: expected MP3, WAV, OGG Vorbis or FLAC "
-                     f"(the file starts with {data[:8]!r})")
+    raise AudioError(_t("not an audio file: expected MP3, WAV, OGG Vorbis or FLAC (the file "
+                        "starts with {start!r})"), start=data[:8])
 
 
 def check_framing(data: bytes | mmap.mmap, fmt: str) -> None:
@@ -62,7 +65,8 @@ def check_framing(data: bytes | mmap.mmap, fmt: str) -> None:
     checks = {"mp3": mp3_truncation, "ogg": ogg_truncation}
     problem = checks[fmt](data) if fmt in checks else None  # type: ignore[arg-type]
     if problem:
-        raise AudioError(f"the {fmt.upper()} file is truncated: {problem}")
+        raise AudioError(_t("the {format} file is truncated: {problem}"), format=fmt.upper(),
+                         problem=problem)
 
 
 def _clock(seconds: float) -> str:
@@ -116,8 +120,8 @@ def open_source(path: str | os.PathLike[str],
             wav_s = _wav_declared_s(data) if fmt == "wav" else None
     source = _with_duration(path, fmt, wav_s)
     if source.estimated_s > max_duration_s:
-        raise AudioError(f"the audio lasts {_clock(source.estimated_s)}: "
-                         f"the limit is {_clock(max_duration_s)}")
+        raise AudioError(_t("the audio lasts {duration}: the limit is {limit}"),
+                         duration=_clock(source.estimated_s), limit=_clock(max_duration_s))
     return source
 
 
@@ -127,11 +131,11 @@ def _with_duration(path: pathlib.Path, fmt: str, wav_s: float | None) -> Source:
     try:
         info = _file_info(str(path), fmt)
     except miniaudio.MiniaudioError as exc:
-        raise AudioError(f"the {fmt.upper()} file cannot be decoded ({exc}); "
-                         "is it damaged or truncated?") from None
+        raise AudioError(_UNDECODABLE, format=fmt.upper(), detail=exc) from None
     if not MIN_RATE <= info.sample_rate <= MAX_RATE:
-        raise AudioError(f"the {fmt.upper()} file's sample rate is {info.sample_rate} Hz: "
-                         f"expected {MIN_RATE:,} to {MAX_RATE:,} Hz")
+        raise AudioError(_t("the {format} file's sample rate is {rate} Hz: expected {lo:,} to"
+                            " {hi:,} Hz"), format=fmt.upper(), rate=info.sample_rate,
+                         lo=MIN_RATE, hi=MAX_RATE)
     found = info.num_frames / info.sample_rate
     declared = {"wav": wav_s, "flac": found or None}.get(fmt)  # FLAC's 0 means unknown
     return Source(path, fmt, declared, max(found, declared or 0.0))
@@ -157,12 +161,11 @@ def pcm_chunks(source: Source, max_duration_s: float = MAX_DURATION_S,
             for chunk in stream:
                 decoded += len(chunk)
                 if decoded > cap:
-                    raise AudioError(f"the audio lasts more than {_clock(max_duration_s)}: "
-                                     f"the limit is {_clock(max_duration_s)}")
+                    raise AudioError(_t("the audio lasts more than {limit}: the limit is"
+                                        " {limit}"), limit=_clock(max_duration_s))
                 yield np.frombuffer(chunk, dtype=np.float32).astype(np.float64)
     except miniaudio.MiniaudioError as exc:
-        raise AudioError(f"the {source.fmt.upper()} file cannot be decoded ({exc}); "
-                         "is it damaged or truncated?") from None
+        raise AudioError(_UNDECODABLE, format=source.fmt.upper(), detail=exc) from None
 
 
 def check_length(source: Source, frames: int) -> float:
@@ -170,10 +173,12 @@ def check_length(source: Source, frames: int) -> float:
     duration = frames / RATE
     declared = source.declared_s
     if declared and duration < declared * 0.99:
-        raise AudioError(f"the {source.fmt.upper()} file is truncated: it declares "
-                         f"{declared:.2f} s of audio but holds {duration:.2f} s")
+        raise AudioError(_t("the {format} file is truncated: it declares {declared:.2f} s of"
+                            " audio but holds {duration:.2f} s"), format=source.fmt.upper(),
+                         declared=declared, duration=duration)
     if duration < MIN_DURATION_S:
-        raise AudioError(f"the audio lasts {duration:.2f} s: at least {MIN_DURATION_S} s needed")
+        raise AudioError(_t("the audio lasts {duration:.2f} s: at least {minimum} s needed"),
+                         duration=duration, minimum=MIN_DURATION_S)
     return duration
 
 

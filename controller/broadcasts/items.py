@@ -39,7 +39,7 @@ from controller.broadcasts.schedule import (
 )
 from controller.db.connection import ReaderPool
 from controller.db.writer import Writer
-from controller.errors import InvalidRequest, NotFound
+from controller.errors import InvalidRequest, NotFound, _t, message_of
 from controller.fleet import desired_config
 from controller.fleet.desired_config import DesiredConfig
 from wire.messages import MAX_PAYLOAD_BYTES, format_ts, utc_now
@@ -132,7 +132,7 @@ class Broadcasts:
             try:
                 row, speakers = self._check(db, body)
             except ScheduleError as exc:
-                problems.append(str(exc))
+                problems.append(message_of(exc))  # a Text: the web layer may translate it
                 row = None
             if row is None:
                 return {"ok": False, "problems": problems, "speakers": speakers, "next": []}
@@ -148,20 +148,23 @@ class Broadcasts:
         audio = _audio(db, body.get("audio_id"))
         level = body.get("level", "normal")
         if level not in LEVELS:
-            raise InvalidRequest(f"level {level!r}: expected one of {LEVELS}")
+            raise InvalidRequest(_t("level {level!r}: expected one of {levels}"), level=level,
+                                 levels=LEVELS)
         overlap = body.get("overlap", "reject")
         if overlap not in OVERLAP_POLICIES:
-            raise InvalidRequest(f"overlap {overlap!r}: expected one of {OVERLAP_POLICIES}")
+            raise InvalidRequest(_t("overlap {overlap!r}: expected one of {policies}"),
+                                 overlap=overlap, policies=OVERLAP_POLICIES)
         start = parse_start(body.get("start"), self.tz)
         rrule = body.get("rrule") or None
         recurrence = parse_rrule(rrule) if rrule is not None else None
         if recurrence is not None and not recurrence.occurs(start):
-            raise ScheduleError(f"recurrence {recurrence.text} from {body.get('start')} meets "
-                                "no date within 400 years: it would never play")
+            raise ScheduleError(_t("recurrence {rule} from {start} meets no date within 400 "
+                                   "years: it would never play"), rule=recurrence.text,
+                                start=body.get("start"))
         duration = audio["duration_s"] + (ATTENTION_TONE_S if level == "emergency" else 0)
         repeat_s, expires = body.get("repeat_s"), body.get("expires")
         if repeat_s is not None and recurrence is not None:
-            raise InvalidRequest("give either rrule or repeat_s, not both")
+            raise InvalidRequest(_t("give either rrule or repeat_s, not both"))
         if repeat_s is not None:
             check_repeats(repeat_s, parse_start(expires, self.tz) if expires else None, start)
         timing = Timing(start, duration, recurrence, repeat_s,
@@ -171,8 +174,8 @@ class Broadcasts:
         now = utc_now()
         upcoming = list(timing.starts(now, now + dt.timedelta(days=CHECK_DAYS)))
         if not upcoming and not list(timing.starts(now, now + dt.timedelta(days=3660))):
-            raise ScheduleError(f"start {body.get('start')} with this recurrence has no "
-                                "occurrence in the future")
+            raise ScheduleError(_t("start {start} with this recurrence has no occurrence in the"
+                                   " future"), start=body.get("start"))
         if level != "emergency":
             self._check_quiet(upcoming, duration)
             if overlap == "reject":
@@ -193,7 +196,8 @@ class Broadcasts:
         if replaces is not None:
             old = self.get(replaces)
             if old["level"] != "emergency" or old["status"] != "active":
-                raise InvalidRequest(f"replaces {replaces!r}: not an active emergency")
+                raise InvalidRequest(_t("replaces {replaces!r}: not an active emergency"),
+                                     replaces=replaces)
         self._check_one_emergency(_targets(body.get("targets", {"all": True})), replaces)
         lead_s = _number(body.get("lead_s", EMERGENCY_LEAD_S), "lead_s", 0, MAX_LEAD_S)
         lead = dt.timedelta(seconds=lead_s)
@@ -226,9 +230,10 @@ class Broadcasts:
                 shared = speakers & set(resolve_targets(db, b["targets"]))
                 if shared:
                     raise InvalidRequest(
-                        f"emergency {b['id']} ({b['title']!r}) is still active on "
-                        f"{len(shared)} of these speakers: send this one with "
-                        f"\"replaces\": {b['id']} to supersede it, or cancel it first")
+                        _t("emergency {id} ({title!r}) is still active on {count} of these "
+                           "speakers: send this one with \"replaces\": {id} to supersede it, "
+                           "or cancel it first"), id=b["id"], title=b["title"],
+                        count=len(shared))
 
     def cancel(self, broadcast_id: int | str) -> dict[str, Any]:
         """Cancel an item: removed from every speaker's schedule (a playing one stops)."""
@@ -244,10 +249,12 @@ class Broadcasts:
     def set_volume(self, scope: str, key: str, volume: Any) -> dict[str, Any]:
         """Volume (0..1) of a hamlet's speakers or of one speaker; the speaker's wins."""
         if scope not in ("hamlet", "speaker"):
-            raise InvalidRequest(f"volume scope {scope!r}: expected hamlet or speaker")
+            raise InvalidRequest(_t("volume scope {scope!r}: expected hamlet or speaker"),
+                                 scope=scope)
         if not isinstance(volume, int | float) or isinstance(volume, bool) or not (
                 0 <= volume <= 1):
-            raise InvalidRequest(f"volume {volume!r}: expected a number from 0 to 1")
+            raise InvalidRequest(_t("volume {volume!r}: expected a number from 0 to 1"),
+                                 volume=volume)
         targets = {"hamlets": [key]} if scope == "hamlet" else {"speakers": [key]}
         with self.readers.connection() as db:
             speakers = resolve_targets(db, targets)
@@ -262,7 +269,7 @@ class Broadcasts:
         the active items that now fall in them (the speakers will skip those)."""
         quiet = (parse_hhmm(begin), parse_hhmm(end))
         if quiet[0] == quiet[1]:
-            raise InvalidRequest("quiet hours must not begin and end at the same time")
+            raise InvalidRequest(_t("quiet hours must not begin and end at the same time"))
         text = [t.strftime("%H:%M") for t in quiet]
         self.writer.call(lambda db: db.execute(
             "INSERT OR REPLACE INTO speaker_settings (key, value) VALUES ('quiet_hours', ?)",
@@ -287,8 +294,9 @@ class Broadcasts:
                 local = start.astimezone(parse_start("2000-01-01T00:00", self.tz).tzinfo)
                 q0, q1 = (t.strftime("%H:%M") for t in self.quiet_hours)
                 raise ScheduleError(
-                    f"the occurrence at {local:%Y-%m-%d %H:%M} local time falls in quiet hours "
-                    f"({q0}–{q1}); only emergencies may play then")
+                    _t("the occurrence at {when} local time falls in quiet hours ({begin}–{end});"
+                       " only emergencies may play then"), when=f"{local:%Y-%m-%d %H:%M}",
+                    begin=q0, end=q1)
 
     def _check_overlaps(self, db: sqlite_utils.Database, starts: list[dt.datetime],
                         duration: float, speakers: set[str]) -> None:
@@ -303,9 +311,10 @@ class Broadcasts:
                              timing.duration_s)
             if clash:
                 raise ScheduleError(
-                    f"overlaps broadcast {other['id']} ({other['title']}) at {format_ts(clash[0])}"
-                    f" on {len(shared)} speaker(s) such as {sorted(shared)[0]}; choose another "
-                    "time or send overlap='order' to play them one after the other")
+                    _t("overlaps broadcast {id} ({title}) at {when} on {count} speaker(s) such as"
+                       " {speaker}; choose another time or send overlap='order' to play them one"
+                       " after the other"), id=other["id"], title=other["title"],
+                    when=format_ts(clash[0]), count=len(shared), speaker=sorted(shared)[0])
 
     # -- what speakers get ----------------------------------------------------------
 
@@ -387,7 +396,8 @@ class Broadcasts:
 
 def _number(value: Any, name: str, lo: float, hi: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        raise InvalidRequest(f"{name} {value!r}: expected a number from {lo:g} to {hi:g}")
+        raise InvalidRequest(_t("{name} {value!r}: expected a number from {lo:g} to {hi:g}"),
+                             name=name, value=value, lo=lo, hi=hi)
     return float(value)
 
 
@@ -396,12 +406,13 @@ def check_repeats(repeat_s: Any, expires: dt.datetime | None, start: dt.datetime
     occurrences (each is pushed to every speaker it targets)."""
     _number(repeat_s, "repeat_s", MIN_REPEAT_S, 7 * 86400)
     if expires is None:
-        raise InvalidRequest("a repeating item (repeat_s) needs 'expires': when to stop")
+        raise InvalidRequest(_t("a repeating item (repeat_s) needs 'expires': when to stop"))
     count = (expires - start).total_seconds() / repeat_s
     if count > MAX_REPEATS:
-        raise InvalidRequest(f"repeat_s {repeat_s:g} until {expires.isoformat()} makes "
-                             f"{count:.0f} occurrences: at most {MAX_REPEATS}; repeat less "
-                             "often or stop sooner")
+        raise InvalidRequest(_t("repeat_s {repeat_s:g} until {until} makes {count:.0f} "
+                                "occurrences: at most {most}; repeat less often or stop sooner"),
+                             repeat_s=repeat_s, until=expires.isoformat(), count=count,
+                             most=MAX_REPEATS)
 
 
 def occurrence_id(broadcast_id: int, start: dt.datetime) -> str:
@@ -411,25 +422,26 @@ def occurrence_id(broadcast_id: int, start: dt.datetime) -> str:
 
 def _audio(db: sqlite_utils.Database, audio_id: Any) -> dict[str, Any]:
     if not isinstance(audio_id, int) or isinstance(audio_id, bool):
-        raise InvalidRequest(f"audio_id {audio_id!r}: expected the id of an uploaded audio file")
+        raise InvalidRequest(_t("audio_id {audio_id!r}: expected the id of an uploaded audio"
+                                " file"), audio_id=audio_id)
     try:
         return audio_library.get_audio(db, audio_id)
     except NotFound as exc:
-        raise InvalidRequest(str(exc)) from None
+        raise InvalidRequest(message_of(exc)) from None
 
 
 def _targets(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict) or len(value) != 1:
-        raise InvalidRequest(f"targets {value!r}: expected one of {{'all': true}}, "
-                             "{'hamlets': [...]} or {'speakers': [...]}")
+        raise InvalidRequest(_t("targets {value!r}: expected one of {{'all': true}}, "
+                                "{{'hamlets': [...]}} or {{'speakers': [...]}}"), value=value)
     (kind, names), = value.items()
     if kind == "all" and names is True:
         return {"all": True}
     if kind in ("hamlets", "speakers") and isinstance(names, list) and names and all(
             isinstance(n, str) and n for n in names):
         return {kind: sorted(set(names))}
-    raise InvalidRequest(f"targets {value!r}: expected {{'all': true}}, {{'hamlets': [names]}} "
-                         "or {'speakers': [ids]} with at least one name")
+    raise InvalidRequest(_t("targets {value!r}: expected {{'all': true}}, {{'hamlets': [names]}}"
+                            " or {{'speakers': [ids]}} with at least one name"), value=value)
 
 
 def resolve_targets(db: sqlite_utils.Database, targets: dict[str, Any]) -> list[str]:
@@ -442,13 +454,13 @@ def resolve_targets(db: sqlite_utils.Database, targets: dict[str, Any]) -> list[
         known = {r[1] for r in rows}
         missing = [h for h in targets["hamlets"] if h not in known]
         if missing:
-            raise InvalidRequest(f"no speakers in hamlet(s) {missing}; known hamlets: "
-                                 f"{sorted(h for h in known if h)}")
+            raise InvalidRequest(_t("no speakers in hamlet(s) {missing}; known hamlets: {known}"),
+                                 missing=missing, known=sorted(h for h in known if h))
         return [r[0] for r in rows if r[1] in targets["hamlets"]]
     known_ids = {r[0] for r in rows}
     missing = [s for s in targets["speakers"] if s not in known_ids]
     if missing:
-        raise InvalidRequest(f"no approved speaker(s) {missing}")
+        raise InvalidRequest(_t("no approved speaker(s) {missing}"), missing=missing)
     return sorted(targets["speakers"])
 
 
@@ -496,5 +508,5 @@ def get_broadcast(db: sqlite_utils.Database, broadcast_id: int | str) -> dict[st
     row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM broadcasts WHERE id = ?",
                      (broadcast_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no broadcast {broadcast_id!r}")
+        raise NotFound(_t("no broadcast {id!r}"), id=broadcast_id)
     return _row(row)

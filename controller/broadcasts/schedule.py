@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from controller.errors import InvalidRequest
+from controller.errors import InvalidRequest, _t
 from wire import speaker as speaker_rules
 
 TIMEZONE = "Asia/Ho_Chi_Minh"
@@ -36,16 +36,18 @@ class ScheduleError(InvalidRequest):
     """A start, recurrence or time window that cannot be scheduled; the message says why."""
 
 
+_BAD_START = _t("start {value!r}: expected an ISO 8601 time such as 2026-12-01T06:30"
+                " (local time)")
+
+
 def parse_start(value: Any, tz: str = TIMEZONE) -> dt.datetime:
     """An ISO 8601 time; without an offset it is local time in ``tz``."""
     if not isinstance(value, str):
-        raise ScheduleError(f"start {value!r}: expected an ISO 8601 time such as "
-                            "2026-12-01T06:30 (local time)")
+        raise ScheduleError(_BAD_START, value=value)
     try:
         when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ScheduleError(f"start {value!r}: expected an ISO 8601 time such as "
-                            "2026-12-01T06:30 (local time)") from None
+        raise ScheduleError(_BAD_START, value=value) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(tz))
     return when
@@ -94,24 +96,25 @@ class Recurrence:
 def parse_rrule(text: Any) -> Recurrence:
     """Parse ``FREQ=...;INTERVAL=...`` (an ``RRULE:`` prefix is allowed)."""
     if not isinstance(text, str) or not text.strip():
-        raise ScheduleError(f"recurrence {text!r}: expected an RFC 5545 RRULE such as "
-                            "FREQ=WEEKLY;BYDAY=MO,WE,FR")
+        raise ScheduleError(_t("recurrence {rule!r}: expected an RFC 5545 RRULE such as "
+                               "FREQ=WEEKLY;BYDAY=MO,WE,FR"), rule=text)
     body = text.strip().removeprefix("RRULE:")
     parts: dict[str, str] = {}
     for part in body.split(";"):
         key, sep, value = part.partition("=")
         key = key.strip().upper()
         if not sep or key not in _KEYS:
-            raise ScheduleError(f"recurrence part {part!r}: expected KEY=VALUE with KEY one of "
-                                f"{', '.join(_KEYS)}")
+            raise ScheduleError(_t("recurrence part {part!r}: expected KEY=VALUE with KEY one"
+                                   " of {keys}"), part=part, keys=", ".join(_KEYS))
         if key in parts:
-            raise ScheduleError(f"recurrence repeats {key}")
+            raise ScheduleError(_t("recurrence repeats {key}"), key=key)
         parts[key] = value.strip().upper()
     freq = parts.get("FREQ")
     if freq not in _FREQS:
-        raise ScheduleError(f"recurrence FREQ={freq}: expected one of {', '.join(_FREQS)}")
+        raise ScheduleError(_t("recurrence FREQ={freq}: expected one of {freqs}"), freq=freq,
+                            freqs=", ".join(_FREQS))
     if "UNTIL" in parts and "COUNT" in parts:
-        raise ScheduleError("recurrence has both UNTIL and COUNT: RFC 5545 allows one")
+        raise ScheduleError(_t("recurrence has both UNTIL and COUNT: RFC 5545 allows one"))
     recurrence = Recurrence(
         text=body, freq=freq,
         interval=_int(parts, "INTERVAL", 1, 1, 520) or 1,
@@ -135,9 +138,10 @@ def _check_possible(rule: Recurrence) -> None:
     months = rule.bymonth or tuple(range(1, 13))
     if not any(abs(day) <= _MONTH_DAYS[month - 1] for month in months
                for day in rule.bymonthday):
-        raise ScheduleError(f"recurrence {rule.text}: no month among BYMONTH "
-                            f"{','.join(map(str, months))} has day(s) "
-                            f"{','.join(map(str, rule.bymonthday))}; it would never play")
+        raise ScheduleError(_t("recurrence {rule}: no month among BYMONTH {months} has day(s)"
+                               " {days}; it would never play"), rule=rule.text,
+                            months=",".join(map(str, months)),
+                            days=",".join(map(str, rule.bymonthday)))
 
 
 def _int(parts: dict[str, str], key: str, default: int | None, lo: int, hi: int) -> int | None:
@@ -146,9 +150,11 @@ def _int(parts: dict[str, str], key: str, default: int | None, lo: int, hi: int)
     try:
         value = int(parts[key])
     except ValueError:
-        raise ScheduleError(f"recurrence {key}={parts[key]}: expected a whole number") from None
+        raise ScheduleError(_t("recurrence {key}={value}: expected a whole number"), key=key,
+                            value=parts[key]) from None
     if not lo <= value <= hi:
-        raise ScheduleError(f"recurrence {key}={value}: expected {lo}..{hi}")
+        raise ScheduleError(_t("recurrence {key}={value}: expected {lo}..{hi}"), key=key,
+                            value=value, lo=lo, hi=hi)
     return value
 
 
@@ -157,7 +163,8 @@ def _ints(raw: str | None, key: str, lo: int, hi: int) -> tuple[int, ...]:
         return ()
     values = tuple(_int({key: v}, key, None, lo, hi) or 0 for v in raw.split(","))
     if 0 in values:
-        raise ScheduleError(f"recurrence {key}=0: days count from 1 (or from -1 at the end)")
+        raise ScheduleError(_t("recurrence {key}=0: days count from 1 (or from -1 at the end)"),
+                            key=key)
     return values
 
 
@@ -167,8 +174,9 @@ def _days(raw: str | None) -> tuple[str, ...]:
     days = tuple(d.strip() for d in raw.split(","))
     for d in days:
         if d not in _DAYS:
-            raise ScheduleError(f"recurrence BYDAY={d}: expected weekdays among "
-                                f"{','.join(_DAYS)} (ordinals like 1MO are not supported)")
+            raise ScheduleError(_t("recurrence BYDAY={day}: expected weekdays among {days}"
+                                   " (ordinals like 1MO are not supported)"), day=d,
+                                days=",".join(_DAYS))
     return days
 
 
@@ -185,7 +193,8 @@ def _until(raw: str | None) -> dt.datetime | None:
         if pattern == "%Y%m%d":
             when = when.replace(hour=23, minute=59, second=59)  # the whole last day
         return when
-    raise ScheduleError(f"recurrence UNTIL={raw}: expected YYYYMMDD or YYYYMMDDTHHMMSSZ")
+    raise ScheduleError(_t("recurrence UNTIL={until}: expected YYYYMMDD or YYYYMMDDTHHMMSSZ"),
+                        until=raw)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,7 +243,7 @@ def parse_hhmm(value: str) -> dt.time:
     try:
         return dt.time.fromisoformat(value)
     except (TypeError, ValueError):
-        raise ScheduleError(f"time of day {value!r}: expected HH:MM") from None
+        raise ScheduleError(_t("time of day {value!r}: expected HH:MM"), value=value) from None
 
 
 def overlaps(a: list[dt.datetime], a_s: float, b: list[dt.datetime],

@@ -18,7 +18,7 @@ import sqlite_utils
 
 from controller.broadcasts.schedule import TIMEZONE
 from controller.db.writer import Writer
-from controller.errors import InvalidRequest
+from controller.errors import InvalidRequest, _t
 
 DEFAULTS: dict[str, Any] = {
     "name": "Xã Tân An",
@@ -59,7 +59,8 @@ def put_profile(writer: Writer, changes: dict[str, Any]) -> dict[str, Any]:
     """Change the fields given (the others keep their value); return the profile."""
     unknown = set(changes) - set(FIELDS)
     if unknown:
-        raise InvalidRequest(f"commune fields {sorted(unknown)}: expected some of {FIELDS}")
+        raise InvalidRequest(_t("commune fields {unknown}: expected some of {fields}"),
+                             unknown=sorted(unknown), fields=FIELDS)
     for key in TEXT_FIELDS:
         if key in changes:
             _text(key, changes[key], empty=key in MAY_BE_EMPTY)
@@ -95,13 +96,14 @@ def in_text(name: str) -> str:
 
 def _text(key: str, value: Any, *, empty: bool = False) -> str:
     if not isinstance(value, str) or len(value) > MAX_TEXT or not (empty or value.strip()):
-        raise InvalidRequest(f"commune {key} {str(value)[:80]!r}: expected text of "
-                             f"{0 if empty else 1} to {MAX_TEXT} characters")
+        raise InvalidRequest(_t("commune {key} {value!r}: expected text of {least} to {most} "
+                                "characters"), key=key, value=str(value)[:80],
+                             least=0 if empty else 1, most=MAX_TEXT)
     return value
 
 
 def _recipients(value: Any) -> list[str]:
     if not isinstance(value, list) or len(value) > MAX_RECIPIENTS:
-        raise InvalidRequest(f"report_recipients {str(value)[:80]!r}: expected a list of at "
-                             f"most {MAX_RECIPIENTS} names")
+        raise InvalidRequest(_t("report_recipients {value!r}: expected a list of at most {most}"
+                                " names"), value=str(value)[:80], most=MAX_RECIPIENTS)
     return [_text("report_recipients item", item) for item in value]

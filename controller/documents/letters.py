@@ -20,7 +20,7 @@ import sqlite_utils
 from controller.db.writer import Writer
 from controller.documents import commune, reasons
 from controller.documents.layout import OfficialDocument, short_date
-from controller.errors import InvalidRequest, NotFound
+from controller.errors import InvalidRequest, NotFound, _t
 from controller.ratings.cases import get_case
 from wire.messages import parse_ts
 
@@ -86,12 +86,13 @@ def put_letter(writer: Writer, case_id: int, changes: dict[str, Any]) -> None:
     """Store the fields staff edited; a field set to None goes back to its default."""
     unknown = set(changes) - set(EDITABLE)
     if unknown:
-        raise InvalidRequest(f"letter fields {sorted(unknown)}: expected some of "
-                             f"{list(EDITABLE)}")
+        raise InvalidRequest(_t("letter fields {unknown}: expected some of {fields}"),
+                             unknown=sorted(unknown), fields=list(EDITABLE))
     for key, value in changes.items():
         if value is not None and (not isinstance(value, str) or len(value) > EDITABLE[key]):
-            raise InvalidRequest(f"letter {key} {str(value)[:80]!r}: expected text of at "
-                                 f"most {EDITABLE[key]} characters, or null for the default")
+            raise InvalidRequest(_t("letter {key} {value!r}: expected text of at most {most} "
+                                    "characters, or null for the default"), key=key,
+                                 value=str(value)[:80], most=EDITABLE[key])
     cleaned = {k: (v.strip() or None) if isinstance(v, str) else None
                for k, v in changes.items()}
 
@@ -124,7 +125,7 @@ def mark_generated(writer: Writer, case_id: int) -> None:
 
 def _check_case(db: sqlite_utils.Database, case_id: int) -> None:
     if db.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is None:
-        raise NotFound(f"no case {case_id}")
+        raise NotFound(_t("no case {id}"), id=case_id)
 
 
 def letter_docx(fields: dict[str, Any], profile: dict[str, Any], today: dt.date) -> bytes:

@@ -27,7 +27,7 @@ import sqlite_utils
 from controller.broadcasts.schedule import TIMEZONE, parse_start
 from controller.documents.reasons import reason_labels
 from controller.documents.report_files import report_docx, report_xlsx
-from controller.errors import InvalidRequest
+from controller.errors import InvalidRequest, _t
 from controller.fleet.presence import availability
 from controller.fleet.registry import list_devices
 from controller.ratings.alerts import list_alerts
@@ -95,9 +95,10 @@ class Period:
 def standard_period(kind: str, year: int, tz: str = TIMEZONE) -> Period:
     """One of the plan's periods: 1 January of ``year`` to the report's deadline."""
     if kind not in STANDARD:
-        raise InvalidRequest(f"period {kind!r}: expected one of {list(STANDARD)}")
+        raise InvalidRequest(_t("period {kind!r}: expected one of {kinds}"), kind=kind,
+                             kinds=list(STANDARD))
     if not 2000 <= year <= 2200:
-        raise InvalidRequest(f"year {year!r}: expected 2000..2200")
+        raise InvalidRequest(_t("year {year!r}: expected 2000..2200"), year=year)
     zone = ZoneInfo(tz)
     month, day, _ = STANDARD[kind]
     return Period(dt.datetime(year, 1, 1, tzinfo=zone), dt.datetime(year, month, day,
@@ -116,12 +117,13 @@ def bounds(since: str | None, until: str | None, kind: str | None, year: int | N
     ``year`` (the current year by default)."""
     if kind:
         if since or until:
-            raise InvalidRequest("give since and until, or period, not both")
+            raise InvalidRequest(_t("give since and until, or period, not both"))
         period = standard_period(kind, year or dt.datetime.now(ZoneInfo(tz)).year, tz)
         return period.since.isoformat(), period.until.isoformat()
     if not (since and until):
-        raise InvalidRequest("give since and until (e.g. 2026-01-01 and 2026-05-01, local "
-                             f"dates; until is exclusive), or period ({', '.join(STANDARD)})")
+        raise InvalidRequest(_t("give since and until (e.g. 2026-01-01 and 2026-05-01, local "
+                                "dates; until is exclusive), or period ({kinds})"),
+                             kinds=", ".join(STANDARD))
     return since, until
 
 
@@ -136,14 +138,23 @@ def period_of(since: str, until: str, tz: str = TIMEZONE) -> Period:
     time (local without an offset); named as a standard period when it is one."""
     start, end = _instant(since, "since", tz), _instant(until, "until", tz)
     if end <= start:
-        raise InvalidRequest(f"until {until!r} is not after since {since!r}")
+        raise InvalidRequest(_t("until {until!r} is not after since {since!r}"), until=until,
+                             since=since)
     if end - start > dt.timedelta(days=MAX_DAYS):
-        raise InvalidRequest(f"period {since!r} to {until!r}: at most {MAX_DAYS} days")
+        raise InvalidRequest(_t("period {since!r} to {until!r}: at most {most} days"),
+                             since=since, until=until, most=MAX_DAYS)
     for kind in STANDARD:
         known = standard_period(kind, start.year, tz)
         if (known.since, known.until) == (start, end):
             return known
     return Period(start, end)
+
+
+_BAD_INSTANT = {
+    "since": _t("since {value!r}: expected a date (2026-01-01, local midnight) or an ISO 8601"
+                " time, years 2000 to 2200"),
+    "until": _t("until {value!r}: expected a date (2026-01-01, local midnight) or an ISO 8601"
+                " time, years 2000 to 2200")}
 
 
 def _instant(text: str, name: str, tz: str) -> dt.datetime:
@@ -155,8 +166,7 @@ def _instant(text: str, name: str, tz: str) -> dt.datetime:
         if not 2000 <= local.year <= 2200:
             raise ValueError(text)
     except (AttributeError, ValueError, OverflowError):
-        raise InvalidRequest(f"{name} {text!r}: expected a date (2026-01-01, local midnight)"
-                             " or an ISO 8601 time, years 2000 to 2200") from None
+        raise InvalidRequest(_BAD_INSTANT[name], value=text) from None
     return local
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from controller.db.writer import Writer
-from controller.errors import InvalidRequest, NotFound
+from controller.errors import InvalidRequest, NotFound, _t
 from wire.messages import COMMAND_STATUSES, format_ts, utc_now
 
 log = logging.getLogger(__name__)
@@ -39,19 +39,21 @@ class Commands:
     def create(self, device_id: str, name: str, args: dict[str, Any] | None = None,
                ttl_s: float = 300) -> dict[str, Any]:
         if not isinstance(name, str) or not name:
-            raise InvalidRequest("command needs a non-empty 'name'")
+            raise InvalidRequest(_t("command needs a non-empty 'name'"))
         if args is not None and not isinstance(args, dict):
-            raise InvalidRequest(f"command 'args' must be an object, not {type(args).__name__}")
+            raise InvalidRequest(_t("command 'args' must be an object, not {type}"),
+                                 type=type(args).__name__)
         if not isinstance(ttl_s, int | float) or isinstance(ttl_s, bool) or not (
                 0 < ttl_s <= MAX_TTL_S):
-            raise InvalidRequest(f"command 'ttl_s' {ttl_s!r}: expected 0 < ttl_s <= {MAX_TTL_S}")
+            raise InvalidRequest(_t("command 'ttl_s' {ttl_s!r}: expected 0 < ttl_s <= {most}"),
+                                 ttl_s=ttl_s, most=MAX_TTL_S)
         body: dict[str, Any] = {"id": str(uuid.uuid4()), "name": name, "args": args or {},
                 "expires": format_ts(utc_now() + dt.timedelta(seconds=ttl_s))}
 
         def task(db: sqlite_utils.Database) -> None:
             if db.execute("SELECT status FROM devices WHERE id = ?",
                           (device_id,)).fetchone() is None:
-                raise NotFound(f"no device {device_id!r}")
+                raise NotFound(_t("no device {id!r}"), id=device_id)
             now = time.time()
             db.execute(
                 "INSERT INTO commands (id, device, name, args, created, expires, status, updated)"
@@ -133,5 +135,5 @@ def list_commands(db: sqlite_utils.Database, device_id: str,
 def get_command(db: sqlite_utils.Database, command_id: str) -> dict[str, Any]:
     row = db.execute(f"SELECT {_COLUMNS} FROM commands WHERE id = ?", (command_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no command {command_id!r}")
+        raise NotFound(_t("no command {id!r}"), id=command_id)
     return _command_row(row)

@@ -14,7 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from controller.db.writer import Writer
-from controller.errors import InvalidRequest, NotFound
+from controller.errors import InvalidRequest, NotFound, _t
 from wire.messages import MAX_PAYLOAD_BYTES
 
 PublishConfig = Callable[[str, int, dict[str, Any]], None]
@@ -36,19 +36,21 @@ class DesiredConfig:
     def _task(self, device_id: str, config: dict[str, Any]) -> Any:
         """The writer task storing the next version of ``device_id``'s config."""
         if not isinstance(config, dict):
-            raise InvalidRequest(f"config must be a JSON object, not {type(config).__name__}")
+            raise InvalidRequest(_t("config must be a JSON object, not {type}"),
+                                 type=type(config).__name__)
         try:
             text = json.dumps(config, ensure_ascii=False, allow_nan=False)
         except ValueError:
-            raise InvalidRequest("config holds NaN or Infinity, which JSON has not") from None
+            raise InvalidRequest(_t("config holds NaN or Infinity, which JSON has not")) from None
         if len(text.encode()) > MAX_PAYLOAD_BYTES - 100:
-            raise InvalidRequest(f"config is {len(text.encode())} bytes: over the message limit")
+            raise InvalidRequest(_t("config is {size} bytes: over the message limit"),
+                                 size=len(text.encode()))
 
         def task(db: sqlite_utils.Database) -> int:
             row = db.execute("SELECT desired_config_version FROM devices WHERE id = ?",
                              (device_id,)).fetchone()
             if row is None:
-                raise NotFound(f"no device {device_id!r}")
+                raise NotFound(_t("no device {id!r}"), id=device_id)
             version = row[0] + 1
             db.execute("UPDATE devices SET desired_config = ?, desired_config_version = ?"
                        " WHERE id = ?", (text, version, device_id))
@@ -61,7 +63,8 @@ class DesiredConfig:
         read and written in one writer task (a roster push meanwhile is not lost); publish
         the result. Returns (version, config)."""
         if not isinstance(patch, dict):
-            raise InvalidRequest(f"patch must be a JSON object, not {type(patch).__name__}")
+            raise InvalidRequest(_t("patch must be a JSON object, not {type}"),
+                                 type=type(patch).__name__)
         box: dict[str, Any] = {}
 
         def task(db: sqlite_utils.Database) -> int:
@@ -119,7 +122,7 @@ def get_desired(db: sqlite_utils.Database, device_id: str) -> dict[str, Any]:
     row = db.execute("SELECT desired_config_version, desired_config, reported_config_version"
                      " FROM devices WHERE id = ?", (device_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no device {device_id!r}")
+        raise NotFound(_t("no device {id!r}"), id=device_id)
     return {"version": row[0], "config": json.loads(row[1]) if row[1] else {},
             "reported_version": row[2]}
 

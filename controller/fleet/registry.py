@@ -23,7 +23,7 @@ from typing import Any
 import sqlite_utils
 
 from controller.db.writer import Writer
-from controller.errors import InvalidRequest, NotFound
+from controller.errors import InvalidRequest, NotFound, _t
 from controller.fleet import presence
 from wire.errors import TopicError
 from wire.topics import check_device_id
@@ -110,7 +110,8 @@ class Registry:
         except TopicError as exc:
             raise InvalidRequest(str(exc)) from None
         if role not in ROLES:
-            raise InvalidRequest(f"unknown role {role!r}: expected one of {ROLES}")
+            raise InvalidRequest(_t("unknown role {role!r}: expected one of {roles}"), role=role,
+                                 roles=ROLES)
 
         def task(db: sqlite_utils.Database) -> None:
             now = time.time()
@@ -135,10 +136,10 @@ class Registry:
         row = self.writer.call(lambda db: db.execute(
             "SELECT role FROM devices WHERE id = ?", (device_id,)).fetchone())
         if row is None:
-            raise NotFound(f"no device {device_id!r}")
+            raise NotFound(_t("no device {id!r}"), id=device_id)
         if self._status.get(device_id) == "revoked":
-            raise InvalidRequest(f"device {device_id!r} is revoked: give it new credentials "
-                                 "(device add) rather than approving it again")
+            raise InvalidRequest(_t("device {id!r} is revoked: give it new credentials (device "
+                                    "add) rather than approving it again"), id=device_id)
         return self.add(device_id, row[0] or "sim")
 
     def revoke(self, device_id: str) -> dict[str, Any]:
@@ -150,7 +151,7 @@ class Registry:
             return db.execute("UPDATE devices SET status = 'revoked', online = 0, revoked = ?"
                               " WHERE id = ?", (now, device_id)).rowcount
         if not self.writer.call(task):
-            raise NotFound(f"no device {device_id!r}")
+            raise NotFound(_t("no device {id!r}"), id=device_id)
         with self._lock:
             self._status[device_id] = "revoked"
             self._liveness.pop(device_id, None)
@@ -279,7 +280,7 @@ def get_device(db: sqlite_utils.Database, device_id: str) -> dict[str, Any]:
     row = db.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?",
                      (device_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no device {device_id!r}")
+        raise NotFound(_t("no device {id!r}"), id=device_id)
     return _device_row(row)
 
 

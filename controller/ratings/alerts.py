@@ -35,7 +35,7 @@ from typing import Any
 import sqlite_utils
 
 from controller.db.writer import Writer
-from controller.errors import InvalidRequest
+from controller.errors import InvalidRequest, _t
 from wire.messages import format_ts, parse_ts
 
 log = logging.getLogger(__name__)
@@ -184,9 +184,10 @@ def parse_rules(body: dict[str, Any], current: AlertRules) -> AlertRules:
             min_answers=int(body.get("min_answers", current.min_answers)),
             negative_share=float(body.get("negative_share", current.negative_share)))
     except (TypeError, ValueError):
-        raise InvalidRequest(f"alert rules {body!r}: expected numbers") from None
+        raise InvalidRequest(_t("alert rules {rules!r}: expected numbers"), rules=body) from None
     if not (0 < rules.window_s <= MAX_WINDOW_S and 1 <= rules.min_answers <= 10_000
             and 0 < rules.negative_share <= 1):
-        raise InvalidRequest(f"alert rules {body!r}: expected 0 < window_s <= {MAX_WINDOW_S:g}"
-                             " (a day), 1 <= min_answers <= 10000, 0 < negative_share <= 1")
+        raise InvalidRequest(_t("alert rules {rules!r}: expected 0 < window_s <= {window:g} (a "
+                                "day), 1 <= min_answers <= 10000, 0 < negative_share <= 1"),
+                             rules=body, window=MAX_WINDOW_S)
     return rules

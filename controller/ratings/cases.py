@@ -15,9 +15,11 @@ from typing import Any
 import sqlite_utils
 
 from controller.db.writer import Writer
-from controller.errors import InvalidRequest, NotFound
+from controller.errors import InvalidRequest, NotFound, _t
 
 STATUSES = ("open", "contacted", "closed")
+NO_CASE = _t("no case {id}")
+_BAD_STATUS = _t("status {status!r}: expected one of {statuses}")
 
 
 def open_case(db: sqlite_utils.Database, rating: dict[str, Any]) -> None:
@@ -47,7 +49,7 @@ def list_cases(db: sqlite_utils.Database, status: str | None = None,
     params: list[Any] = []
     if status:
         if status not in STATUSES:
-            raise InvalidRequest(f"status {status!r}: expected one of {STATUSES}")
+            raise InvalidRequest(_BAD_STATUS, status=status, statuses=STATUSES)
         sql, params = sql + " AND c.status = ?", [*params, status]
     if desk:
         sql, params = sql + " AND r.desk = ?", [*params, desk]
@@ -61,7 +63,7 @@ def list_cases(db: sqlite_utils.Database, status: str | None = None,
 def get_case(db: sqlite_utils.Database, case_id: int) -> dict[str, Any]:
     row = db.execute(_SELECT + " WHERE c.id = ?", (case_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no case {case_id}")
+        raise NotFound(NO_CASE, id=case_id)
     return _case(row)
 
 
@@ -69,9 +71,9 @@ def update_case(writer: Writer, case_id: int, status: str | None = None,
                 note: str | None = None) -> None:
     """Move a case along (``status``) or record what was done (``note``)."""
     if status is not None and status not in STATUSES:
-        raise InvalidRequest(f"status {status!r}: expected one of {STATUSES}")
+        raise InvalidRequest(_BAD_STATUS, status=status, statuses=STATUSES)
     if note is not None and not isinstance(note, str):
-        raise InvalidRequest(f"note {note!r}: expected text")
+        raise InvalidRequest(_t("note {note!r}: expected text"), note=note)
 
     def task(db: sqlite_utils.Database) -> int:
         return int(db.execute(
@@ -79,5 +81,5 @@ def update_case(writer: Writer, case_id: int, status: str | None = None,
             " updated = ? WHERE id = ?", (status, note, time.time(), case_id)).rowcount)
 
     if not writer.call(task):
-        raise NotFound(f"no case {case_id}")
+        raise NotFound(NO_CASE, id=case_id)
 

@@ -19,7 +19,7 @@ import sqlite_utils
 
 from controller.db.connection import ReaderPool
 from controller.db.writer import Writer
-from controller.errors import InvalidRequest, NotFound
+from controller.errors import InvalidRequest, NotFound, _t
 from controller.fleet.desired_config import DesiredConfig, get_desired
 
 MAX_CONTACTS = 30
@@ -42,51 +42,60 @@ def _text(value: Any, field: str, limit: int, *, required: bool = False) -> str:
     if value is None and not required:
         return ""
     if not isinstance(value, str):
-        raise InvalidRequest(f"{field} {value!r}: expected text")
+        raise InvalidRequest(_t("{field} {value!r}: expected text"), field=field, value=value)
     text = _nfc(value)
     if required and not text:
-        raise InvalidRequest(f"{field}: must not be empty")
+        raise InvalidRequest(_t("{field}: must not be empty"), field=field)
     if len(text) > limit:
-        raise InvalidRequest(f"{field}: {len(text)} characters, at most {limit}")
+        raise InvalidRequest(_t("{field}: {length} characters, at most {limit}"), field=field,
+                             length=len(text), limit=limit)
     return text
 
 
 def _phone(value: Any, field: str) -> str:
     phone = _text(value, field, 24, required=True)
     if not PHONE_RE.match(phone) or sum(c.isdigit() for c in phone) < 3:
-        raise InvalidRequest(f"{field} {phone!r}: expected a phone number"
-                             " (digits, spaces, '+', '.', '-')")
+        raise InvalidRequest(_t("{field} {phone!r}: expected a phone number (digits, spaces, "
+                                "'+', '.', '-')"), field=field, phone=phone)
     return phone
 
 
 def validate(body: Any) -> dict[str, Any]:
     """The document ``body`` describes, normalised; InvalidRequest naming the bad field."""
     if not isinstance(body, dict):
-        raise InvalidRequest(f"public information must be an object, not {type(body).__name__}")
+        raise InvalidRequest(_t("public information must be an object, not {type}"),
+                             type=type(body).__name__)
     unknown = sorted(set(body) - set(EMPTY))
     if unknown:
-        raise InvalidRequest(f"{unknown[0]}: unknown field; expected contacts, hotline, notices")
+        raise InvalidRequest(_t("{field}: unknown field; expected contacts, hotline, notices"),
+                             field=unknown[0])
     contacts = body.get("contacts") or []
     if not isinstance(contacts, list):
-        raise InvalidRequest(f"contacts {contacts!r}: expected a list of {{name, title, phone}}")
+        raise InvalidRequest(_t("contacts {value!r}: expected a list of {{name, title, phone}}"),
+                             value=contacts)
     if len(contacts) > MAX_CONTACTS:
-        raise InvalidRequest(f"contacts: {len(contacts)} entries, at most {MAX_CONTACTS}")
+        raise InvalidRequest(_t("contacts: {count} entries, at most {most}"),
+                             count=len(contacts), most=MAX_CONTACTS)
     out = []
     for i, contact in enumerate(contacts):
         where = f"contacts[{i}]"
         if not isinstance(contact, dict):
-            raise InvalidRequest(f"{where} {contact!r}: expected {{name, title, phone}}")
+            raise InvalidRequest(_t("{where} {value!r}: expected {{name, title, phone}}"),
+                                 where=where, value=contact)
         extra = sorted(set(contact) - {"name", "title", "phone"})
         if extra:
-            raise InvalidRequest(f"{where}.{extra[0]}: unknown field; expected name, title, phone")
+            raise InvalidRequest(_t("{where}.{field}: unknown field; expected name, title, "
+                                    "phone"), where=where, field=extra[0])
         out.append({"name": _text(contact.get("name"), f"{where}.name", MAX_NAME, required=True),
                     "title": _text(contact.get("title"), f"{where}.title", MAX_NAME),
                     "phone": _phone(contact.get("phone"), f"{where}.phone")})
     notices = body.get("notices") or []
     if not isinstance(notices, list):
-        raise InvalidRequest(f"notices {notices!r}: expected a list of short texts")
+        raise InvalidRequest(_t("notices {value!r}: expected a list of short texts"),
+                             value=notices)
     if len(notices) > MAX_NOTICES:
-        raise InvalidRequest(f"notices: {len(notices)} entries, at most {MAX_NOTICES}")
+        raise InvalidRequest(_t("notices: {count} entries, at most {most}"),
+                             count=len(notices), most=MAX_NOTICES)
     return {"contacts": out,
             "hotline": _text(body.get("hotline"), "hotline", MAX_HOTLINE),
             "notices": [_text(n, f"notices[{i}]", MAX_NOTICE, required=True)

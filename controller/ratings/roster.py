@@ -20,7 +20,7 @@ import sqlite_utils
 
 from controller.db.connection import ReaderPool
 from controller.db.writer import Writer
-from controller.errors import InvalidRequest, NotFound
+from controller.errors import InvalidRequest, NotFound, _t
 from controller.fleet.desired_config import DesiredConfig
 from wire.messages import MessageError, format_ts, parse_ts, utc_now
 
@@ -42,9 +42,16 @@ def officer_on_duty(db: sqlite_utils.Database, desk: str, ts: str) -> str | None
     return row[0] if row else None
 
 
+#: What an id names, and how a bad one is refused.
+_BAD_ID = {"officer": _t("officer id {value!r}: expected 1-63 of a-z, 0-9, '-', '_'"),
+           "desk": _t("desk id {value!r}: expected 1-63 of a-z, 0-9, '-', '_'")}
+_NO_SUCH = {"desks": _t("no desk {key!r}"), "officers": _t("no officer {key!r}"),
+            "roster": _t("no roster {key!r}")}
+
+
 def _id(value: Any, what: str) -> str:
     if not isinstance(value, str) or not ID_RE.match(value):
-        raise InvalidRequest(f"{what} id {value!r}: expected 1-63 of a-z, 0-9, '-', '_'")
+        raise InvalidRequest(_BAD_ID[what], value=value)
     return value
 
 
@@ -53,7 +60,7 @@ def _text(body: dict[str, Any], key: str, *, required: bool = False) -> str | No
     if value is None and not required:
         return None
     if not isinstance(value, str) or (required and not value.strip()):
-        raise InvalidRequest(f"'{key}' {value!r}: expected text")
+        raise InvalidRequest(_t("'{key}' {value!r}: expected text"), key=key, value=value)
     return value
 
 
@@ -61,7 +68,8 @@ def _time(value: Any, what: str) -> str:
     try:
         return format_ts(parse_ts(value))
     except (MessageError, AttributeError):
-        raise InvalidRequest(f"{what} {value!r}: expected an ISO 8601 time with zone") from None
+        raise InvalidRequest(_t("{what} {value!r}: expected an ISO 8601 time with zone"),
+                             what=what, value=value) from None
 
 
 class Roster:
@@ -97,12 +105,12 @@ class Roster:
         """Store an officer's photo (PNG or JPEG); kiosks fetch it by its SHA-256."""
         kind = next((t for magic, t in PHOTO_TYPES.items() if body.startswith(magic)), None)
         if kind is None:
-            raise InvalidRequest("officer photo must be a PNG or JPEG image")
+            raise InvalidRequest(_t("officer photo must be a PNG or JPEG image"))
         digest = hashlib.sha256(body).hexdigest()
 
         def task(db: sqlite_utils.Database) -> None:
             if db.execute("SELECT 1 FROM officers WHERE id = ?", (officer_id,)).fetchone() is None:
-                raise NotFound(f"no officer {officer_id!r}")
+                raise NotFound(_NO_SUCH["officers"], key=officer_id)
             db.execute("INSERT OR REPLACE INTO officer_photos (officer, sha256, type, data)"
                        " VALUES (?, ?, ?, ?)", (officer_id, digest, kind, body))
 
@@ -113,7 +121,7 @@ class Roster:
     def delete(self, table: str, key: Any) -> None:
         if not self.writer.call(
                 lambda db: db.execute(f"DELETE FROM {table} WHERE id = ?", (key,)).rowcount):
-            raise NotFound(f"no {table.rstrip('s')} {key!r}")
+            raise NotFound(_NO_SUCH[table], key=key)
         self.push_all()
 
     # -- desks ------------------------------------------------------------------------
@@ -126,7 +134,7 @@ class Roster:
         def task(db: sqlite_utils.Database) -> None:
             if kiosk and db.execute("SELECT 1 FROM devices WHERE id = ?", (kiosk,)).fetchone(
                     ) is None:
-                raise InvalidRequest(f"desk kiosk {kiosk!r}: no such device")
+                raise InvalidRequest(_t("desk kiosk {kiosk!r}: no such device"), kiosk=kiosk)
             db.execute("INSERT INTO desks (id, name, kiosk, created) VALUES (?,?,?,?)"
                        " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
                        " kiosk = excluded.kiosk", row)
@@ -142,12 +150,13 @@ class Roster:
         desk, officer = _id(body.get("desk"), "desk"), _id(body.get("officer"), "officer")
         start, end = _time(body.get("start"), "start"), _time(body.get("end"), "end")
         if end <= start:
-            raise InvalidRequest(f"shift ends ({end}) before it starts ({start})")
+            raise InvalidRequest(_t("shift ends ({end}) before it starts ({start})"), end=end,
+                                 start=start)
 
         def task(db: sqlite_utils.Database) -> int:
             for table, key in (("desks", desk), ("officers", officer)):
                 if db.execute(f"SELECT 1 FROM {table} WHERE id = ?", (key,)).fetchone() is None:
-                    raise InvalidRequest(f"no {table.rstrip('s')} {key!r}")
+                    raise InvalidRequest(_NO_SUCH[table], key=key)
             cursor = db.execute("INSERT INTO roster (desk, officer, start, end)"
                                 " VALUES (?,?,?,?)", (desk, officer, start, end))
             return int(cursor.lastrowid or 0)
@@ -195,14 +204,14 @@ def get_officer(db: sqlite_utils.Database, officer_id: str) -> dict[str, Any]:
     row = db.execute("SELECT id, name, title, phone, photo FROM officers WHERE id = ?",
                      (officer_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no officer {officer_id!r}")
+        raise NotFound(_NO_SUCH["officers"], key=officer_id)
     return dict(zip(("id", "name", "title", "phone", "photo"), row, strict=True))
 
 
 def get_desk(db: sqlite_utils.Database, desk_id: str) -> dict[str, Any]:
     row = db.execute("SELECT id, name, kiosk FROM desks WHERE id = ?", (desk_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no desk {desk_id!r}")
+        raise NotFound(_NO_SUCH["desks"], key=desk_id)
     return dict(zip(("id", "name", "kiosk"), row, strict=True))
 
 
@@ -221,7 +230,7 @@ def photo(db: sqlite_utils.Database, sha256: str) -> tuple[str, bytes]:
     row = db.execute("SELECT type, data FROM officer_photos WHERE sha256 = ?",
                      (sha256,)).fetchone()
     if row is None:
-        raise NotFound("no such photo")
+        raise NotFound(_t("no such photo"))
     return str(row[0]), bytes(row[1])
 
 

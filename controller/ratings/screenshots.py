@@ -15,7 +15,7 @@ from typing import Any
 import sqlite_utils
 
 from controller.db.writer import Writer
-from controller.errors import InvalidRequest, NotFound
+from controller.errors import InvalidRequest, NotFound, _t
 from controller.fleet.commands import Commands
 from wire.rating import CMD_SCREENSHOT
 
@@ -44,7 +44,7 @@ def request_screenshot(writer: Writer, commands: Commands, device_id: str,
 
     def task(db: sqlite_utils.Database) -> None:
         if db.execute("SELECT 1 FROM devices WHERE id = ?", (device_id,)).fetchone() is None:
-            raise NotFound(f"no device {device_id!r}")
+            raise NotFound(_t("no device {id!r}"), id=device_id)
         db.execute("INSERT INTO screenshots (token, device, requested) VALUES (?, ?, ?)",
                    (token, device_id, time.time()))
 
@@ -71,5 +71,5 @@ def latest(db: sqlite_utils.Database, device_id: str) -> tuple[bytes, float]:
     row = db.execute("SELECT png, received FROM screenshots WHERE device = ? AND png IS NOT NULL"
                      " ORDER BY received DESC LIMIT 1", (device_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no screenshot from {device_id!r} yet")
+        raise NotFound(_t("no screenshot from {id!r} yet"), id=device_id)
     return bytes(row[0]), float(row[1])

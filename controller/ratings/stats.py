@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlite_utils
 
-from controller.errors import InvalidRequest
+from controller.errors import InvalidRequest, _t
 from controller.ratings.store import rating_filter
 
 #: Grouping expressions. ``+officer``, not ``officer``: a bare column lets SQLite group by
@@ -40,8 +40,8 @@ def rating_stats(db: sqlite_utils.Database, by: list[str] | None = None,
     wanted = [*GROUPINGS, "reason"] if by is None else by
     unknown = set(wanted) - {*GROUPINGS, "reason"}
     if unknown:
-        raise InvalidRequest(f"stats by {sorted(unknown)}: expected some of "
-                             f"{[*GROUPINGS, 'reason']}")
+        raise InvalidRequest(_t("stats by {unknown}: expected some of {known}"),
+                             unknown=sorted(unknown), known=[*GROUPINGS, "reason"])
     where, params = rating_filter(**filters)
     total = db.execute(f"SELECT count(*), coalesce(sum(satisfied), 0),"
                        f" coalesce(sum(dissatisfied), 0) FROM ratings{where}", params).fetchone()

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-from controller.errors import InvalidRequest
+from controller.errors import InvalidRequest, _t
 from controller.ratings.roster import desk_of_kiosk, officer_on_duty
 from wire.messages import MessageError, format_ts, json_text, parse_ts, utc_now
 from wire.rating import (
@@ -163,5 +163,5 @@ def _normalise(value: str) -> str:
     try:
         return format_ts(parse_ts(value))
     except MessageError:
-        raise InvalidRequest(f"invalid time {value!r}: expected ISO 8601 UTC, e.g. "
-                             "2026-01-31T00:00:00Z") from None
+        raise InvalidRequest(_t("invalid time {value!r}: expected ISO 8601 UTC, e.g. "
+                                "2026-01-31T00:00:00Z"), value=value) from None

@@ -46,7 +46,9 @@ def create_app(services: Services, authenticate: Authenticate, *, audit: Audit |
     app = FastAPI(title=TITLE, version=VERSION, docs_url=None, redoc_url=None,
                   openapi_url="/api/v1/openapi.json",
                   description="The commune's device controller: devices, ratings, roster, "
-                              "broadcasts. Errors are `{\"error\": \"what was wrong\"}`.")
+                              "broadcasts. Errors are `{\"error\": \"what was wrong\"}`; "
+                              "with `Accept-Language: vi`, in Vietnamese where translated, "
+                              "the English beside it as `error_en`.")
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     app.add_api_route("/api/docs", _docs, include_in_schema=False)
     app.state.services = services
@@ -57,7 +59,8 @@ def create_app(services: Services, authenticate: Authenticate, *, audit: Audit |
     routes = [route for router in ROUTERS for route in router.routes]
     app.add_middleware(Gate, routes=routes, token_dependency=require_token,
                        authenticate=authenticate, forbidden=forbidden_message, audit=audit,
-                       body_timeout=body_timeout, send_timeout=send_timeout)
+                       body_timeout=body_timeout, send_timeout=send_timeout,
+                       error_body=errors.gate_body)
     return app
 
 

@@ -25,7 +25,7 @@ from controller.access.roles import ADMIN, ROLES, Caller
 from controller.access.sessions import COOKIE, CSRF_HEADER, Sessions
 from controller.access.tokens import check_token
 from controller.db.connection import connect
-from controller.errors import Forbidden, Unauthorized
+from controller.errors import Forbidden, Unauthorized, _t, text
 
 bearer = HTTPBearer(scheme_name="bearer", auto_error=False,
                     description="An API token: `thanthien-controller token create NAME`")
@@ -36,7 +36,7 @@ def require_token(request: Request,
     """The caller (checked by the gate)."""
     caller = request.scope.get("state", {}).get("caller")
     if not isinstance(caller, Caller):
-        raise Unauthorized("missing 'Authorization: Bearer <token>' header")
+        raise Unauthorized(_t("missing 'Authorization: Bearer <token>' header"))
     return caller
 
 
@@ -61,8 +61,15 @@ def allow(*roles: str) -> Any:
 
 
 def forbidden_message(caller: Caller, roles: tuple[str, ...]) -> str:
-    return (f"{caller.name} ({caller.role}) may not do this: it needs "
-            f"{' or '.join((*roles, ADMIN))}")
+    return text(_t("{user} ({role}) may not do this: it needs {roles}"), user=caller.name,
+                role=caller.role, roles=_either((*roles, ADMIN)))
+
+
+def _either(names: tuple[str, ...]) -> str:
+    """``a or b or c``, its "or" translated with the sentence."""
+    if len(names) == 1:
+        return names[0]
+    return text(_t("{first} or {rest}"), first=names[0], rest=_either(names[1:]))
 
 
 class TokenCheck:
@@ -87,7 +94,7 @@ class TokenCheck:
             caller, csrf = self.sessions.check(self._db, cookie)
         if method not in SAFE_METHODS and not hmac.compare_digest(
                 headers.get(CSRF_HEADER.encode(), b"").decode("latin-1"), csrf):
-            raise Forbidden("missing or wrong X-CSRF-Token for this session")
+            raise Forbidden(_t("missing or wrong X-CSRF-Token for this session"))
         return dataclasses.replace(caller, csrf=csrf)
 
     def close(self) -> None:

@@ -33,6 +33,8 @@ from fastapi.routing import APIRoute
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from controller.errors import _t, message_of, text
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BODY_LIMIT = 1 << 20
@@ -50,6 +52,14 @@ Authenticate = Callable[[dict[bytes, bytes], str], Any]
 Audit = Callable[[dict[str, Any]], None]
 #: ``forbidden(caller, roles) -> message`` for a caller whose role is not allowed.
 ForbiddenMessage = Callable[[Any, tuple[str, ...]], str]
+#: ``error_body(request headers, message) -> JSON body`` of a refusal (its language).
+ErrorBody = Callable[[dict[bytes, bytes], str], dict[str, str]]
+
+
+def english_body(headers: dict[bytes, bytes], message: str) -> dict[str, str]:
+    """The default refusal: ``{"error": "<message>"}`` (the app passes one that answers in
+    the caller's language, :func:`controller.web.errors.gate_body`)."""
+    return {"error": str(message)}
 
 
 class BodyTimeout(Exception):
@@ -60,7 +70,7 @@ class BodyTooLarge(Exception):
     """A streamed body went past its route's limit."""
 
     def __init__(self, limit: int):
-        super().__init__(f"request body over the limit of {limit} bytes")
+        super().__init__(text(_t("request body over the limit of {limit} bytes"), limit=limit))
         self.limit = limit
 
 
@@ -108,8 +118,9 @@ class Gate:
     def __init__(self, app: ASGIApp, *, routes: list[Any], token_dependency: Callable[..., Any],
                  authenticate: Authenticate, forbidden: ForbiddenMessage,
                  audit: Audit | None = None, body_timeout: float = 30.0,
-                 send_timeout: float = 60.0):
+                 send_timeout: float = 60.0, error_body: ErrorBody = english_body):
         self.app = app
+        self.error_body = error_body
         self.forbidden = forbidden
         self.audit = audit
         self.routes = routes
@@ -186,7 +197,7 @@ class Gate:
             if policy.page and refusal[0] == 401 and scope["method"] == "GET":
                 await _redirect(send, f"{SIGN_IN_PATH}?next={quote(scope['path'])}")
             else:
-                await _answer(send, *refusal)
+                await _answer(send, refusal[0], self.error_body(headers, refusal[1]))
             return
         if policy.streamed:
             await self.app(scope, self._timed_receive(receive), send)
@@ -194,10 +205,11 @@ class Gate:
         try:
             body = await self._read_body(receive, policy.body_limit)
         except BodyTimeout:
-            await _answer(send, 408, f"request body not received within {self.body_timeout} s")
+            await _answer(send, 408, self.error_body(headers, text(
+                _t("request body not received within {seconds} s"), seconds=self.body_timeout)))
             return
         except BodyTooLarge as exc:
-            await _answer(send, 413, str(exc))
+            await _answer(send, 413, self.error_body(headers, message_of(exc)))
             return
         if body:
             scope["headers"] = _as_json(scope["headers"])
@@ -210,9 +222,11 @@ class Gate:
         try:
             length = int(raw)
         except ValueError:
-            return 400, f"Content-Length {raw.decode('latin-1')!r}: expected a number of bytes"
+            return 400, text(_t("Content-Length {value!r}: expected a number of bytes"),
+                             value=raw.decode("latin-1"))
         if length > policy.body_limit:
-            return 413, f"request body of {length} bytes: the limit is {policy.body_limit}"
+            return 413, text(_t("request body of {length} bytes: the limit is {limit}"),
+                             length=length, limit=policy.body_limit)
         return None
 
     def _check_caller(self, scope: Scope, headers: dict[bytes, bytes],
@@ -220,7 +234,7 @@ class Gate:
         try:
             caller = self.authenticate(headers, scope["method"])
         except PermissionError as exc:
-            return (403 if type(exc).__name__ == "Forbidden" else 401), str(exc)
+            return (403 if type(exc).__name__ == "Forbidden" else 401), message_of(exc)
         scope.setdefault("state", {})["caller"] = caller
         if policy.roles is not None and not caller.may(policy.roles):
             return 403, self.forbidden(caller, policy.roles)
@@ -285,8 +299,9 @@ async def _redirect(send: Callable[[Message], Awaitable[None]], location: str) -
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _answer(send: Callable[[Message], Awaitable[None]], status: int, error: str) -> None:
-    body = json.dumps({"error": error}, ensure_ascii=False).encode()
+async def _answer(send: Callable[[Message], Awaitable[None]], status: int,
+                  content: dict[str, str]) -> None:
+    body = json.dumps(content, ensure_ascii=False).encode()
     headers = [(b"content-type", b"application/json; charset=utf-8"),
                (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
     if status == 401:

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from controller.errors import InvalidRequest
+from controller.errors import InvalidRequest, _t
 from controller.web.gate import BodyTooLarge
 
 MAX_FIELD = 4096
@@ -54,7 +54,7 @@ class _Parts:
     def part_begin(self) -> None:
         self.parts += 1
         if self.parts > MAX_PARTS:
-            raise InvalidRequest(f"the upload has more than {MAX_PARTS} parts")
+            raise InvalidRequest(_t("the upload has more than {most} parts"), most=MAX_PARTS)
         self._name, self._value = None, bytearray()
 
     def header_field(self, data: bytes, start: int, end: int) -> None:
@@ -71,7 +71,7 @@ class _Parts:
                 raw = options.get(b"filename")
                 self.filename = os.path.basename(raw.decode("utf-8", "replace")) if raw else None
                 if self.file is not None:
-                    raise InvalidRequest("the upload has more than one 'file' part")
+                    raise InvalidRequest(_t("the upload has more than one 'file' part"))
                 self.file = open(self.target, "wb")  # noqa: SIM115 - closed by read_upload
         self._header_field, self._header_value = b"", b""
 
@@ -82,7 +82,8 @@ class _Parts:
             return
         self._value += data[start:end]
         if len(self._value) > MAX_FIELD:
-            raise InvalidRequest(f"form field {self._name!r} is over {MAX_FIELD} bytes")
+            raise InvalidRequest(_t("form field {name!r} is over {most} bytes"), name=self._name,
+                                 most=MAX_FIELD)
 
     def part_end(self) -> None:
         if self._name and self._name != "file":
@@ -94,8 +95,8 @@ async def read_upload(request: Request, folder: str | os.PathLike[str], limit: i
     content_type, options = parse_options_header(request.headers.get("content-type"))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
-        raise InvalidRequest("upload audio as multipart/form-data with a 'file' part "
-                             "and a 'title' field")
+        raise InvalidRequest(_t("upload audio as multipart/form-data with a 'file' part and a "
+                                "'title' field"))
     parts = _Parts(pathlib.Path(folder) / "upload")
     parser = MultipartParser(boundary, parts.callbacks())  # type: ignore[arg-type]
     received = 0
@@ -110,5 +111,5 @@ async def read_upload(request: Request, folder: str | os.PathLike[str], limit: i
         if parts.file is not None:
             parts.file.close()
     if parts.file is None:
-        raise InvalidRequest("the upload has no 'file' part")
+        raise InvalidRequest(_t("the upload has no 'file' part"))
     return Upload(parts.target, parts.filename, parts.fields, parts.size)

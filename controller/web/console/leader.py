@@ -24,19 +24,20 @@ from urllib.parse import urlencode
 import sqlite_utils
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from controller.access.roles import LEADER, Caller
 from controller.db.connection import ReaderPool
 from controller.documents import commune, letters, reports
 from controller.documents.reasons import reason_labels
 from controller.documents.report_tables import COUNT, SHARE, report_tables
-from controller.errors import ControllerError, InvalidRequest
+from controller.errors import ControllerError, InvalidRequest, _t, message_of, text
 from controller.ratings import alerts, cases, public_info, roster, stats, store
 from controller.web.auth import allow, require_token
 from controller.web.console import i18n, svg
 from controller.web.console.render import N_, PAGE, MenuItem, add_to_menu, render
 from controller.web.deps import Services, readers, services
+from controller.web.errors import answer, page_text
 from wire.messages import MessageError, format_ts, utc_now
 from wire.rating import level_of
 
@@ -74,7 +75,8 @@ def choose_period(period: str | None, first: str | None, last: str | None,
         try:
             end = dt.date.fromisoformat(last) + dt.timedelta(days=1)
         except ValueError:
-            raise InvalidRequest(f"last day {last!r}: expected a date, e.g. 2026-04-30") from None
+            raise InvalidRequest(_t("last day {last!r}: expected a date, e.g. 2026-04-30"),
+                                 last=last) from None
         return reports.period_of(first, end.isoformat()), None
     if period in reports.STANDARD:
         return reports.standard_period(period, year or today.year), period
@@ -90,7 +92,7 @@ def _period_or_default(period: str | None, first: str | None, last: str | None,
         return chosen, preset, None
     except InvalidRequest as exc:
         chosen, preset = choose_period(None, None, None)
-        return chosen, preset, str(exc)
+        return chosen, preset, message_of(exc)
 
 
 def _period_query(p: reports.Period) -> dict[str, str]:
@@ -113,7 +115,8 @@ def ratings_page(request: Request, period: str | None = None, first: str | None 
     with pool.connection() as db:
         context = satisfaction_data(db, chosen, _lang(request))
     return render(request, "leader_ratings.html", caller=caller, period=chosen,
-                  preset=preset, presets=PRESETS, error=error, groups=GROUPS, **context)
+                  preset=preset, presets=PRESETS, error=error and page_text(request, error),
+                  groups=GROUPS, **context)
 
 
 def satisfaction_data(db: sqlite_utils.Database, period: reports.Period,
@@ -216,7 +219,8 @@ def ratings_list(request: Request, first: str | None = None, last: str | None = 
                  pool: ReaderPool = Depends(readers)) -> HTMLResponse:
     chosen, _, error = _period_or_default(period, first, last, year)
     if by is not None and by not in GROUPS:
-        by, key, error = None, None, f"by {by!r}: expected one of {list(GROUPS)}"
+        by, key, error = None, None, text(_t("by {by!r}: expected one of {groups}"), by=by,
+                                          groups=list(GROUPS))
     lang = _lang(request)
     with pool.connection() as db:
         names = _names(db, lang)
@@ -232,7 +236,8 @@ def ratings_list(request: Request, first: str | None = None, last: str | None = 
         shown = _label(by, None if key in (None, "") and by in ("officer", "desk") else key,
                        names)
     return render(request, "leader_ratings_list.html", caller=caller, period=chosen,
-                  by=by, key=key, shown=shown, groups=GROUPS, error=error, count=count,
+                  by=by, key=key, shown=shown, groups=GROUPS,
+                  error=error and page_text(request, error), count=count,
                   rows=rows, misuse_count=misuse_count, misuse_rows=misuse_rows,
                   limit=MAX_LIST, period_query=urlencode(_period_query(chosen)))
 
@@ -313,7 +318,8 @@ def reports_page(request: Request, period: str | None = None, first: str | None 
         else:
             chosen, preset = choose_period(period or "6-month", None, None, year)
     except InvalidRequest as exc:
-        (chosen, preset), error = choose_period("6-month", None, None, year), str(exc)
+        (chosen, preset) = choose_period("6-month", None, None, year)
+        error = page_text(request, message_of(exc))
     with pool.connection() as db:
         data = _report_data(db, chosen.since.isoformat(), chosen.until.isoformat())
         profile = commune.get_profile(db)
@@ -399,8 +405,7 @@ async def save_public_info(request: Request, svc: Services = Depends(services)) 
     except ValueError:
         form = None
     if not isinstance(form, dict):
-        return JSONResponse({"error": "expected the public information form as JSON"},
-                            status_code=400)
+        return answer(request, 400, text(_t("expected the public information form as JSON")))
     names, titles, phones = (_as_list(form.get(f"contact_{k}"))
                              for k in ("name", "title", "phone"))
     contacts = [{"name": n.strip(), "title": t.strip(), "phone": p.strip()}
@@ -413,7 +418,7 @@ async def save_public_info(request: Request, svc: Services = Depends(services)) 
     try:
         await run_in_threadpool(svc.public_info.put, body)
     except ControllerError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return answer(request, 400, message_of(exc))
     return Response(status_code=204)
 
 

@@ -20,7 +20,7 @@ from controller.access.roles import OPERATOR, Caller
 from controller.broadcasts import audio_library, items, receipts
 from controller.broadcasts.schedule import TIMEZONE, parse_start
 from controller.db.connection import ReaderPool
-from controller.errors import ControllerError, NotFound
+from controller.errors import ControllerError, NotFound, _t
 from controller.fleet import registry
 from controller.web.auth import allow, require_token
 from controller.web.console.render import N_, PAGE, MenuItem, add_to_menu, render
@@ -69,7 +69,7 @@ def audio_file(id: RowIdPath, pool: ReaderPool = Depends(readers),
         record = audio_library.get_audio(db, id)
     path = svc.audio_library.rendition_path(record["sha256"])
     if not path.exists():
-        raise NotFound(f"no audio file for {id}")
+        raise NotFound(_t("no audio file for {id}"), id=id)
     return FileResponse(path, media_type="audio/wav",
                         headers={"ETag": f'"{record["sha256"]}"', "Cache-Control": "private"})
 

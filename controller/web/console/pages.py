@@ -27,7 +27,7 @@ from controller.access.sessions import COOKIE, MAX_AGE_S
 from controller.broadcasts import items
 from controller.broadcasts.schedule import TIMEZONE
 from controller.db.connection import ReaderPool
-from controller.errors import ControllerError
+from controller.errors import ControllerError, message_of
 from controller.fleet import registry
 from controller.ratings import alerts, stats
 from controller.web.auth import allow, require_token
@@ -42,6 +42,7 @@ from controller.web.console.render import (
     render,
 )
 from controller.web.deps import Services, readers, services
+from controller.web.errors import page_text
 from controller.web.gate import BODY_LIMIT_KEY, STREAMED_KEY
 from wire.messages import format_ts, utc_now
 
@@ -82,7 +83,7 @@ async def sign_in(request: Request) -> Response:
     except ControllerError as exc:
         status = 503 if type(exc).__name__ == "LockedOut" else 401
         return render(request, "signin.html", status=status, next=target, name=name,
-                      error=str(exc))
+                      error=page_text(request, message_of(exc)))
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", path="/",
                         secure=request.url.scheme == "https", max_age=int(MAX_AGE_S))

@@ -23,12 +23,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from controller.access.roles import LEADER, Caller
 from controller.broadcasts.schedule import TIMEZONE
 from controller.db.connection import ReaderPool
-from controller.errors import ControllerError
+from controller.errors import ControllerError, _t, message_of, text
 from controller.fleet import registry
 from controller.ratings import roster
 from controller.web.auth import allow, require_token
 from controller.web.console.render import N_, PAGE, MenuItem, add_to_menu, render
 from controller.web.deps import Services, readers, services
+from controller.web.errors import answer
 from wire.messages import format_ts, parse_ts
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_token)])
@@ -112,13 +113,13 @@ async def add_shift(request: Request, svc: Services = Depends(services)) -> Resp
     except ValueError:
         form = None
     if not isinstance(form, dict):
-        return JSONResponse({"error": "expected the shift form as JSON"}, status_code=400)
+        return answer(request, 400, text(_t("expected the shift form as JSON")))
     try:
         day = dt.date.fromisoformat(str(form.get("day") or ""))
         start, end = (dt.time.fromisoformat(str(form.get(k) or "")) for k in ("start", "end"))
     except ValueError:
-        return JSONResponse({"error": "expected a day (YYYY-MM-DD) and start and end times"
-                                      " (HH:MM)"}, status_code=400)
+        return answer(request, 400, text(_t("expected a day (YYYY-MM-DD) and start and end"
+                                            " times (HH:MM)")))
     begin = dt.datetime.combine(day, start, ZONE)
     finish = dt.datetime.combine(day + dt.timedelta(days=1 if end < start else 0), end, ZONE)
     body = {"desk": form.get("desk"), "officer": form.get("officer"),
@@ -126,5 +127,5 @@ async def add_shift(request: Request, svc: Services = Depends(services)) -> Resp
     try:
         shift = await run_in_threadpool(svc.roster.add_shift, body)
     except ControllerError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return answer(request, 400, message_of(exc))
     return JSONResponse(shift, status_code=201)

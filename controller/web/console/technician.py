@@ -20,11 +20,12 @@ from fastapi.responses import HTMLResponse
 
 from controller.access.roles import OPERATOR, TECHNICIAN, Caller
 from controller.db.connection import ReaderPool
-from controller.errors import ControllerError
+from controller.errors import ControllerError, message_of
 from controller.fleet import commands, desired_config, registry
 from controller.web.auth import allow, require_token
 from controller.web.console.render import N_, PAGE, MenuItem, add_to_menu, render
 from controller.web.deps import Services, readers, services
+from controller.web.errors import page_text
 from wire.rating import CMD_RESTART, CMD_SCREENSHOT
 from wire.speaker import CMD_RESYNC, CMD_STATUS, CMD_TEST_TONE
 
@@ -133,7 +134,8 @@ async def edit_config(id: str, request: Request,
     except _Refused as exc:
         return _outcome(request, exc.message, ok=False, detail=exc.detail)
     except ControllerError as exc:
-        return _outcome(request, N_("Refused:"), ok=False, detail=str(exc))
+        return _outcome(request, N_("Refused:"), ok=False,
+                        detail=page_text(request, message_of(exc)))
     return _outcome(request, N_("Saved: version %(version)s."), ok=True,
                     version=version, fields=sorted(patch))
 

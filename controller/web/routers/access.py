@@ -10,7 +10,7 @@ from controller.access import audit, tokens, users
 from controller.access.roles import LEADER, OPERATOR, TECHNICIAN, Caller
 from controller.access.sessions import COOKIE, MAX_AGE_S
 from controller.db.connection import ReaderPool
-from controller.errors import InvalidRequest, NotFound
+from controller.errors import InvalidRequest, NotFound, _t
 from controller.web.auth import allow, require_token
 from controller.web.deps import Services, readers, services
 from controller.web.models import access as m
@@ -64,7 +64,8 @@ def add_user(body: m.UserCreate, svc: Services = Depends(services)) -> Any:
     def task(db: Any) -> Any:
         users.check_name(body.name)
         if db.execute("SELECT 1 FROM users WHERE name = ?", (body.name,)).fetchone():
-            raise InvalidRequest(f"user {body.name!r} exists: change them instead")
+            raise InvalidRequest(_t("user {name!r} exists: change them instead"),
+                                 name=body.name)
         return users.add_user(db, body.name, body.role, body.password)
     return svc.writer.call(task)
 
@@ -100,7 +101,7 @@ def revoke_token(name: str, svc: Services = Depends(services)) -> Any:
     def task(db: Any) -> Any:
         row = next((t for t in tokens.list_tokens(db) if t["name"] == name), None)
         if row is None or not tokens.revoke_token(db, name):
-            raise NotFound(f"no token {name!r}")
+            raise NotFound(_t("no token {name!r}"), name=name)
         return row
     return svc.writer.call(task)
 

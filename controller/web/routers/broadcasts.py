@@ -16,6 +16,7 @@ from controller.db.connection import ReaderPool
 from controller.errors import NotFound, Unauthorized
 from controller.web.auth import allow, require_token
 from controller.web.deps import RowIdPath, Services, readers, services
+from controller.web.errors import request_language, say
 from controller.web.gate import body_limit
 from controller.web.models import broadcasts as m
 from controller.web.uploads import read_upload
@@ -97,8 +98,10 @@ def create(body: m.BroadcastCreate, svc: Services = Depends(services)) -> Any:
              response_model=m.BroadcastCheck,
              summary="Check an item as POST /broadcasts would, without storing it: its "
                      "speakers, next occurrences, quiet-hour and overlap conflicts")
-def check(body: m.BroadcastCreate, svc: Services = Depends(services)) -> Any:
-    return svc.broadcasts.check(body.model_dump(exclude_none=True))
+def check(body: m.BroadcastCreate, request: Request, svc: Services = Depends(services)) -> Any:
+    result = svc.broadcasts.check(body.model_dump(exclude_none=True))
+    lang = request_language(request)  # the problems in the caller's language, as errors are
+    return {**result, "problems": [say(p, lang) for p in result["problems"]]}
 
 
 @router.post("/broadcasts/emergency", dependencies=[allow(OPERATOR)],

@@ -1,7 +1,8 @@
 // The radio operator's pages (controller/web/console/operator.py): forms that call the JSON
 // API with the session's CSRF token, the upload progress bar, the recurrence editor that
 // builds an RRULE, the emergency's two-step confirmation. No inline script (the pages'
-// Content-Security-Policy forbids it); texts come translated in data-* attributes.
+// Content-Security-Policy forbids it); texts come translated in data-* attributes, and a
+// refusal's reason is said by errors.js, as on every page.
 (function () {
   "use strict";
 
@@ -30,10 +31,7 @@
   }
 
   function reason(result) {
-    if (result.data && typeof result.data === "object" && result.data.error) {
-      return result.data.error;
-    }
-    return result.status ? "HTTP " + result.status : "network error";
+    return window.ttConsole.reason(result.status, result.data);
   }
 
   function say(out, text, bad) {

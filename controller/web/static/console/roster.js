@@ -1,8 +1,9 @@
 // The roster page's officer and desk forms: PUT the form as JSON to the API route named
 // by data-put (its {id} from the form's id field, or made from the name), then an
 // officer's photo file as the raw body of data-photo, then reload the page. The "Edit"
-// buttons fill a form from their data-values. (A file of the controller's own: the
-// pages' Content Security Policy allows no inline script.)
+// buttons fill a form from their data-values. A refusal's reason is said by errors.js,
+// as on every page. (A file of the controller's own: the pages' Content Security Policy
+// allows no inline script.)
 (function () {
   "use strict";
   function csrf() {
@@ -28,10 +29,10 @@
     }).then(function (resp) {
       if (resp.ok) { return resp; }
       return resp.text().then(function (text) {
-        var reason = resp.status + " " + resp.statusText;
-        try { reason = JSON.parse(text).error || reason; } catch (e) { /* not JSON */ }
-        throw new Error(reason);
+        throw new Error(window.ttConsole.reason(resp.status, text));
       });
+    }, function () {  // no answer at all
+      throw new Error(window.ttConsole.reason(0, null));
     });
   }
   function submit(form) {

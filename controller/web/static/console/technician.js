@@ -1,15 +1,12 @@
 // The technician's and admin's buttons post to the JSON API with htmx; this shows each
 // answer: a short "done" text, the API's reason when refused, a token shown once, or a
-// reload of the page where a list changed. (A file of the controller's own: the pages'
-// Content Security Policy allows no inline script.)
+// reload of the page where a list changed. The reason is said by errors.js, as on every
+// page. (A file of the controller's own: the pages' Content Security Policy allows no
+// inline script.)
 (function () {
   "use strict";
   function reason(xhr) {
-    try {
-      var body = JSON.parse(xhr.responseText);
-      if (body && body.error) { return body.error; }
-    } catch (e) { /* not JSON */ }
-    return xhr.status + " " + xhr.statusText;
+    return window.ttConsole.reason(xhr.status, xhr.responseText);
   }
   document.addEventListener("htmx:afterRequest", function (event) {
     var elt = event.detail.elt;
