@@ -10,6 +10,7 @@ packages=(
   libgl1-mesa-dri               # software OpenGL (llvmpipe) for Kivy under Xvfb
   xdotool x11-utils             # real clicks and keys into the kiosk window under test
   chromium fonts-dejavu-core    # the console's browser tests (Playwright drives Debian's Chromium)
+  ffmpeg                        # ffprobe reads the cameras' segments back in the tests
 )
 # npm installs the pinned web assets the controller serves (package-lock.json);
 # a machine that already has Node.js keeps its own.
