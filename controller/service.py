@@ -19,6 +19,7 @@ from controller.broadcasts.audio_library import AudioLibrary
 from controller.broadcasts.items import Broadcasts
 from controller.broadcasts.receipts import store_receipt
 from controller.broker import BrokerConfig
+from controller.cameras import Cameras, clips
 from controller.db.connection import ReaderPool, check_or_set_aside, connect
 from controller.db.migrations import migrate
 from controller.db.writer import Writer
@@ -42,6 +43,7 @@ from controller.web.auth import TokenCheck
 from controller.web.deps import Services
 from controller.web.server import HttpServer
 from node_runtime.config import MqttSettings
+from wire.camera import EVENT_CAMERA_KEY, EVENT_CLIP_STATE, EVENT_FOOTAGE_HEAD, EVENT_HOLD_STATE
 from wire.messages import EVENT_COMMAND_RESULT, EVENT_CONFIG_APPLIED
 from wire.speaker import EVENT_PLAYBACK
 from wire.topics import ALERTS
@@ -61,6 +63,7 @@ class Controller:
         self, db_path: str | pathlib.Path, mqtt: MqttSettings, *,
         http_host: str = "127.0.0.1", http_port: int = 8080, sweep_interval: float = 5.0,
         media_dir: str | pathlib.Path | None = None,
+        clips_dir: str | pathlib.Path | None = None, clips_quota: int = clips.QUOTA_BYTES,
         broker_passwd: str | pathlib.Path | None = None,
         http_workers: int = 16, readers: int = 8, header_timeout: float = 10.0,
         body_timeout: float = 30.0, session_idle_s: float = IDLE_S,
@@ -89,6 +92,10 @@ class Controller:
             raise
         try:
             self._build(mqtt, media_dir, broker_passwd)
+            self.cameras = Cameras(self.writer, self.readers, self.commands, self.alerts,
+                                   clips_dir or self.db_path.parent / "clips",
+                                   quota_bytes=clips_quota)
+            self._attach_cameras()
             self.app = create_app(self._services(), self.token_check, audit=self._audit,
                                   body_timeout=body_timeout)
             # With a certificate and key: HTTPS only (devices send passwords to it).
@@ -113,6 +120,7 @@ class Controller:
         self.desired_config = DesiredConfig(self.writer, self.hub.publish_config)
         self.alerts = alerts_module.Alerts(self.writer, self._publish_alert)
         rating_store = RatingStore([self.alerts.check_pace, cases.open_case, self.alerts.check])
+        self.rating_store = rating_store
         self.ingestor.register(EVENT_RATING, rating_store.store)
         self.ingestor.register(EVENT_RATING_DETAIL, rating_store.store_detail)
         self.ingestor.register(EVENT_COMMAND_RESULT, store_result)
@@ -129,6 +137,15 @@ class Controller:
         self.screenshots = Screenshots(self.writer, self.commands)
         self.hub.attach(self.registry, self.ingestor, self.commands)
 
+    def _attach_cameras(self) -> None:
+        """The desk cameras: a hold after each dissatisfied rating, their events."""
+        self.rating_store.hooks.append(self.cameras.hold_for_rating)
+        for event_type, handler in ((EVENT_CAMERA_KEY, self.cameras.store_key),
+                                    (EVENT_FOOTAGE_HEAD, self.cameras.store_head),
+                                    (EVENT_HOLD_STATE, self.cameras.store_hold_state),
+                                    (EVENT_CLIP_STATE, self.cameras.store_clip_state)):
+            self.ingestor.register(event_type, handler)
+
     def _services(self) -> Services:
         return Services(
             readers=self.readers, writer=self.writer, registry=self.registry,
@@ -136,7 +153,7 @@ class Controller:
             device_auth=self.device_auth, alerts=self.alerts, roster=self.roster,
             screenshots=self.screenshots, audio_library=self.audio_library,
             broadcasts=self.broadcasts, sessions=self.sessions, revocation=self.revocation,
-            health=self.health, public_info=self.public_info)
+            health=self.health, public_info=self.public_info, cameras=self.cameras)
 
     def _audit(self, entry: dict[str, object]) -> None:
         """Record a state-changing request through the writer (not waited for); anonymous
@@ -187,6 +204,7 @@ class Controller:
         self.http.start()
         self._sweeper.start()
         self.broadcasts.start()
+        self.cameras.start()
         log.info("controller serving %s", self.api_url)
 
     def _sweep(self) -> None:
@@ -208,6 +226,7 @@ class Controller:
                     self.sessions.prune()
                     self.writer.submit(audit.prune)
                     self.writer.submit(presence.prune)
+                    self.cameras.sweep()
             except Exception:
                 log.exception("sweep failed")
 
@@ -217,6 +236,7 @@ class Controller:
         self._stop.set()
         self.http.close()
         self.broadcasts.close()
+        self.cameras.close()
         self.hub.close()
         if self._sweeper.is_alive():
             self._sweeper.join(timeout=5)

@@ -60,8 +60,9 @@ class Demo:
     """Starts and stops the demo's processes."""
 
     def __init__(self, root: pathlib.Path, kiosks: int = 3, window: bool = False,
-                 speakers: int = 3, bulletin_in: float = 60.0):
+                 speakers: int = 3, bulletin_in: float = 60.0, cameras: bool = True):
         self.root = root
+        self.cameras = cameras
         self.kiosks = kiosks
         self.speakers, self.bulletin_in = speakers, bulletin_in
         self.window = window
@@ -106,6 +107,8 @@ class Demo:
             self._spawn(device_id, command)
         if self.speakers:
             self._start_speakers(broker)
+        if self.cameras:
+            self._start_cameras(broker)
 
     def _certificates(self) -> tls.ServerCertificate:
         """The demo's throwaway CA (made once per demo folder) and the controller's HTTPS
@@ -147,6 +150,21 @@ class Demo:
         self.send("POST", "/api/v1/broadcasts", {
             "audio_id": audio["id"], "start": f"{tomorrow}T06:30", "rrule": "FREQ=DAILY",
             "title": "Bản tin sáng hằng ngày"})
+
+    def _start_cameras(self, broker: BrokerConfig) -> None:
+        """A camera over each desk (real node code, frames drawn in software), attached to
+        its desk so a dissatisfied rating there holds its footage."""
+        from sim import cameras
+        desks = [d["id"] for d in self.send("GET", "/api/v1/desks", None)]
+        made = cameras.provision_cameras(self.root / "cameras", broker, self.api_url, desks,
+                                         ca=self.ca.resolve())
+        assert self.broker is not None
+        self.broker.reload()
+        for device, desk, node_file in made:
+            self.send("POST", "/api/v1/devices", {"id": device, "role": "camera"})
+            self.send("PUT", f"/api/v1/desks/{desk}/cameras", {"cameras": [device]})
+            self._spawn(device, [sys.executable, "-m", "camera_node.cli", "--config",
+                                 str(node_file)])
 
     def _keep_quiet_hours_clear_of(self, local: dt.datetime) -> None:
         """A demo started in the evening would have its test bulletin (at ``local``, the
@@ -274,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="hamlet speakers playing into ALSA files (.demo/speakers/*.raw)")
     parser.add_argument("--bulletin-in", type=float, default=60.0,
                         help="seconds until the demo's test bulletin plays on two hamlets")
+    parser.add_argument("--cameras", action=argparse.BooleanOptionalAction, default=True,
+                        help="a simulated camera over each desk (frames drawn in software)")
     parser.add_argument("--duration", type=float, default=0, help="stop after N seconds")
     parser.add_argument("--window", action=argparse.BooleanOptionalAction,
                         default=bool(os.environ.get("DISPLAY")),
@@ -283,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     demo = Demo(pathlib.Path(args.dir), kiosks=args.kiosks, window=args.window,
-                speakers=args.speakers, bulletin_in=args.bulletin_in)
+                speakers=args.speakers, bulletin_in=args.bulletin_in, cameras=args.cameras)
     tty = sys.stdout.isatty()
     try:
         demo.start()

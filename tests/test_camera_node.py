@@ -8,21 +8,29 @@ test records a few seconds of real segments.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import tarfile
 import time
 
 import pytest
-from test_documents import Api
+from cut_proxy import CutProxy
+from test_documents import Api, on_duty
 
+from camera_node import verify_cli
 from camera_node.cli import build
 from camera_node.holds import Holds
 from conftest import wait_for
+from kiosk.settings import parse_settings
+from kiosk.terminal import Terminal
 from wire.camera import (
     CMD_HOLD,
     CMD_RELEASE,
     EVENT_CAMERA_KEY,
     EVENT_FOOTAGE_HEAD,
     EVENT_HOLD_STATE,
+    HOLD_AFTER_S,
+    HOLD_BEFORE_S,
     HOLD_HELD,
     HOLD_MISSING,
     HOLD_RELEASED,
@@ -132,3 +140,62 @@ def test_a_bad_hold_is_rejected_with_the_reason(controller, make_node, args, exp
     camera_node(make_node, controller, "cam-b1")
     done = command(api, "cam-b1", CMD_HOLD, **args)
     assert done["status"] == "failed" and expected in done["reason"], done
+
+
+def test_a_dissatisfied_citizen_at_a_desk_gets_its_footage_held_and_clipped(
+        controller, make_node, tmp_path):
+    """End to end: the kiosk's own terminal code rates 'not satisfied' through the broker;
+    the controller holds the desk camera's footage from 10 minutes before to 1 minute after;
+    a leader asks for the clip; the upload is cut halfway and resumes; the controller
+    verifies it, and so does ``thanthien-camera verify`` on the exported archive, which
+    rejects it after one byte is changed."""
+    api = Api(controller)
+    port = int(controller.api_url.rsplit(":", 1)[1])
+    proxy = CutProxy(("127.0.0.1", port))
+    node, camera = camera_node(make_node, controller, "cam-e1",
+                               controller_url=f"http://127.0.0.1:{proxy.port}")
+    kiosk = make_node("kiosk-e1", controller=controller)
+    terminal = Terminal(kiosk.emit, kiosk.device_id, parse_settings({"misuse_window_s": 0}))
+    on_duty(api, "kiosk-e1", "lan", "Nguyễn Thị Lan", "quay-e1", "Quầy 1")
+    api("PUT", "/api/v1/desks/quay-e1/cameras", {"cameras": ["cam-e1"]})
+    wait_for(lambda: len(camera.store.segments()) >= 3, timeout=30)
+
+    terminal.press(1, "touch")  # satisfied: nothing held
+    terminal.press(4, "touch")
+    rating = wait_for(lambda: next((r for r in api("GET", "/api/v1/ratings", device="kiosk-e1")
+                                    if r["level"] == 4), None))
+    hold = wait_for(lambda: next(iter(api("GET", "/api/v1/camera/holds", camera="cam-e1")),
+                                 None))
+    assert len(api("GET", "/api/v1/camera/holds", camera="cam-e1")) == 1
+    ts = dt.datetime.fromisoformat(rating["ts"].replace("Z", "+00:00")).timestamp()
+    assert (hold["desk"], hold["rating_id"]) == ("quay-e1", rating["id"])
+    assert hold["start"] == pytest.approx(ts - HOLD_BEFORE_S)
+    assert hold["end"] == pytest.approx(ts + HOLD_AFTER_S)
+    # The camera keeps what it has of those minutes (it started seconds ago) once the
+    # minute after the rating is recorded; 'waiting' until then.
+    assert wait_for(lambda: api("GET", f"/api/v1/camera/holds/{hold['id']}")["state"]
+                    in (HOLD_WAITING, HOLD_HELD), timeout=30)
+    held = wait_for(lambda: (h := api("GET", f"/api/v1/camera/holds/{hold['id']}"))["state"]
+                    == HOLD_HELD and h, timeout=HOLD_AFTER_S + 30)
+    assert held["segments"] >= 60 and held["bytes"] > 0
+
+    proxy.cut_after = proxy.sent + held["bytes"] // 2  # the link drops halfway through
+    api("POST", f"/api/v1/camera/holds/{hold['id']}/clip")
+    clip = wait_for(lambda: (c := api("GET", f"/api/v1/camera/clips/{hold['id']}"))["state"]
+                    in ("verified", "failed") and c, timeout=120)
+    assert clip["state"] == "verified", clip
+    assert proxy.cuts == 1
+    archive = tmp_path / "clip.tar"
+    archive.write_bytes(api.raw("GET", f"/api/v1/camera/clips/{hold['id']}/archive.tar").content)
+    assert verify_cli.main([str(archive), "--public-key", camera.public_key]) == 0
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if m.name.endswith(".ts")]
+        assert len(members) == held["segments"]
+    data = bytearray(archive.read_bytes())
+    offset = tarfile.open(archive).getmember(members[3].name).offset_data + 1000
+    data[offset] ^= 0x01
+    archive.write_bytes(bytes(data))
+    result = verify(archive)
+    assert not result.ok and members[3].name.split("/")[-1] in result.problems[0]
+    assert verify_cli.main([str(archive)]) == 1
+    proxy.close()

@@ -15,7 +15,7 @@ from controller.access.roles import ADMIN, LEADER, OPERATOR, TECHNICIAN
 
 PASSWORD = "mật-khẩu-đủ-dài-1"
 OPERATOR_MENU = ["/", "/audio", "/broadcasts", "/emergency", "/speakers", "/devices"]
-LEADER_PAGES = ["/ratings", "/alerts", "/cases", "/reports", "/public-info"]
+LEADER_PAGES = ["/ratings", "/alerts", "/cases", "/reports", "/public-info", "/camera"]
 MENUS = {  # what each role sees in the menu (by path)
     ADMIN: [*OPERATOR_MENU[:-1], *LEADER_PAGES, "/roster", "/devices", "/users", "/audit",
             "/tokens"],

@@ -27,9 +27,10 @@ def demo_api(demo_dir):
     assert url.startswith("https://"), url
     trust = ssl.create_default_context(cafile=str(demo_dir / "tls" / "ca.crt"))
 
-    def get(path):
-        request = urllib.request.Request(url + path,
-                                         headers={"Authorization": f"Bearer {token}"})
+    def get(path, method="GET", body=None):
+        request = urllib.request.Request(
+            url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=5, context=trust) as response:
             return json.load(response)
 
@@ -90,6 +91,38 @@ def test_demo_speakers_play_the_bulletin_in_exactly_two_hamlets(tmp_path):
 
         rows = wait_for(played, timeout=60)
         assert sorted(s["hamlet"] for s in rows) == ["an-binh", "binh-loc"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+
+
+def test_demo_cameras_record_and_a_dissatisfied_rating_holds_their_footage(tmp_path):
+    demo_dir = tmp_path / "demo"
+    proc = subprocess.Popen([sys.executable, "-m", "sim.demo", "--dir", str(demo_dir),
+                             "--kiosks", "2", "--speakers", "0", "--no-window"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        get = demo_api(demo_dir)
+        desks = wait_for(lambda: (d := {d["id"]: d for d in get("/api/v1/desks")}) and all(
+            desk["cameras"] for desk in d.values()) and d, timeout=30)
+
+        def recording():
+            cameras = [d for d in get("/api/v1/devices") if d["role"] == "camera"]
+            return len(cameras) == len(desks) and all(
+                c["online"] and (c["telemetry"] or {}).get("camera", {}).get("recording")
+                for c in cameras)
+
+        wait_for(recording, timeout=60)
+        # The simulated citizens rate all day; the dissatisfied ones hold their desk's
+        # footage. Hurry them (every 2-4 s, below the pace that flags ballot stuffing).
+        for desk in desks.values():
+            get(f"/api/v1/devices/{desk['kiosk']}/config", "PATCH",
+                {"config": {"rating_gap_s": [2, 4]}})
+        hold = wait_for(lambda: next((h for h in get("/api/v1/camera/holds")
+                                      if h["rating_id"]), None), timeout=120)
+        assert hold["camera"] in desks[hold["desk"]]["cameras"]
+        assert hold["end"] - hold["start"] == 660  # 10 minutes before the rating, 1 after
     finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)

@@ -9,7 +9,7 @@ import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOMAINS = ("controller.db", "controller.fleet", "controller.ratings", "controller.broadcasts",
-           "controller.broker", "controller.access", "controller.documents")
+           "controller.cameras", "controller.broker", "controller.access", "controller.documents")
 WEB = ("controller.web", "fastapi", "starlette", "uvicorn")
 NODE_ROLES = ("kiosk", "speaker_node", "camera_node")
 

@@ -13,6 +13,12 @@ import math
 import uuid
 from typing import Any
 
+from wire.camera import (
+    EVENT_CAMERA_KEY,
+    EVENT_CLIP_STATE,
+    EVENT_FOOTAGE_HEAD,
+    EVENT_HOLD_STATE,
+)
 from wire.errors import MessageError
 from wire.topics import Topic
 
@@ -29,6 +35,8 @@ EVENT_ROLES: dict[str, tuple[str, ...]] = {
     "rating": ("kiosk", "sim"),
     "rating_detail": ("kiosk", "sim"),
     "playback": ("speaker", "sim"),
+    **{kind: ("camera", "sim") for kind in (EVENT_FOOTAGE_HEAD, EVENT_CAMERA_KEY,
+                                            EVENT_HOLD_STATE, EVENT_CLIP_STATE)},
 }
 
 #: Integers on the wire fit SQLite's (signed 64-bit).

@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from controller.broker import CONTROLLER_USER
+from controller.cameras import clips
 from controller.errors import ControllerError
 from controller.fleet import rate_limit
 from controller.service import Controller
@@ -52,6 +53,9 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--broker-passwd", help="the broker's password file: devices use their "
                        "broker credentials to download audio (speakers)")
     serve.add_argument("--media-dir", help="audio renditions (default DATA/audio)")
+    serve.add_argument("--clips-dir", help="desk cameras' clips (default DATA/clips)")
+    serve.add_argument("--clips-quota-gb", type=float, default=clips.QUOTA_BYTES / 2**30,
+                       help="room the clips may take, in GiB (default %(default)s)")
 
 
 def run(args: argparse.Namespace, data: pathlib.Path) -> int:
@@ -69,7 +73,9 @@ def run(args: argparse.Namespace, data: pathlib.Path) -> int:
         signal.signal(sig, lambda *_: stop.set())
     with Controller(data / DB_NAME, mqtt, http_host=args.http_host,
                     http_port=args.http_port, broker_passwd=args.broker_passwd,
-                    media_dir=args.media_dir, http_workers=args.http_workers,
+                    media_dir=args.media_dir, clips_dir=args.clips_dir,
+                    clips_quota=int(args.clips_quota_gb * 2**30),
+                    http_workers=args.http_workers,
                     header_timeout=args.http_header_timeout,
                     body_timeout=args.http_body_timeout,
                     http_tls_cert=args.http_tls_cert, http_tls_key=args.http_tls_key,

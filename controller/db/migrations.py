@@ -14,7 +14,7 @@ import sqlite3
 
 import sqlite_utils
 
-from controller.db.schema import access, broadcasts, documents, fleet, ratings
+from controller.db.schema import access, broadcasts, cameras, documents, fleet, ratings
 from controller.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("public_info", (ratings.PUBLIC_INFO,)),
     Migration("read_indexes", (ratings.READ_INDEXES,)),
     Migration("device_presence", (fleet.PRESENCE,)),
+    Migration("cameras", (cameras.CAMERAS,)),
 )
 
 

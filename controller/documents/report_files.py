@@ -137,8 +137,20 @@ def _device_section(doc: OfficialDocument, data: dict[str, Any],
                   "Trong kỳ báo cáo, các thiết bị hoạt động (kết nối với hệ thống) "
                   f"{percent_text(devices['availability'])} thời gian.")
     _table(doc, tables["devices"], "")
-    doc.paragraph("Camera giám sát tại bộ phận một cửa, tiếp công dân: chưa lắp đặt; số đoạn "
-                  "ghi hình được khóa để giải quyết phản ánh, khiếu nại: —.")
+    cameras = data["cameras"]
+    if not cameras["applicable"]:
+        doc.paragraph("Camera giám sát tại bộ phận một cửa, tiếp công dân: chưa lắp đặt; số "
+                      "đoạn ghi hình được khóa để giải quyết phản ánh, khiếu nại: —.")
+        return
+    doc.paragraph(
+        f"Camera giám sát tại bộ phận một cửa, tiếp công dân: "
+        f"{count_text(cameras['cameras'])} camera. Trong kỳ có "
+        f"{count_text(cameras['holds'])} đoạn ghi hình được khóa để giải quyết phản ánh, "
+        f"khiếu nại ({count_text(cameras['automatic'])} đoạn tự động sau đánh giá không hài "
+        f"lòng, {count_text(cameras['manual'])} đoạn theo yêu cầu của lãnh đạo); "
+        f"{count_text(cameras['clips_verified'])} đoạn đã được tải về và xác thực toàn vẹn. "
+        "Chỉ lãnh đạo được xem và mọi lần xem đều được ghi nhật ký.")
+    _table(doc, tables["cameras"], "")
 
 
 # -- XLSX ---------------------------------------------------------------------------------

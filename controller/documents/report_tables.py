@@ -17,7 +17,11 @@ TEXT, COUNT, SHARE, ROW = "text", "count", "share", "row"
 ROLE_NAMES = {"kiosk": "Thiết bị đánh giá sự hài lòng", "speaker": "Loa truyền thanh thông minh",
               "camera": "Camera giám sát"}
 ALERT_NAMES = {"negative": "Nhiều ý kiến không hài lòng tại một quầy",
-               "pace": "Đánh giá dồn dập bất thường (đã loại khỏi thống kê)"}
+               "pace": "Đánh giá dồn dập bất thường (đã loại khỏi thống kê)",
+               "camera_key": "Camera báo khóa ký khác khóa đã đăng ký",
+               "footage_chain": "Chuỗi ghi hình của camera bị đứt hoặc bị ghi lại"}
+#: Alerts about cameras: in the table only where cameras are installed.
+CAMERA_ALERTS = ("camera_key", "footage_chain")
 CASE_NAMES = {"open": "Chưa liên hệ", "contacted": "Đã liên hệ người dân",
               "closed": "Đã xử lý xong"}
 STATUS_NAMES = {"active": "Đang hiệu lực", "cancelled": "Đã hủy"}
@@ -54,7 +58,16 @@ def report_tables(data: dict[str, Any]) -> dict[str, Table]:
     tables = [summary(data), levels(data), officers(data), desks(data), reasons(data),
               months(data), alerts(data), cases(data), broadcasts(data), emergencies(data),
               devices(data)]
+    if data["cameras"]["applicable"]:
+        tables.append(cameras(data))
     return {t.key: t for t in tables}
+
+
+def _held(figures: dict[str, Any]) -> list[Any]:
+    """The summary's camera row: "—" where no camera is installed."""
+    if not figures["applicable"]:
+        return ["Đoạn ghi hình camera được khóa", NOT_APPLICABLE, TEXT]
+    return ["Đoạn ghi hình camera được khóa", figures["holds"], COUNT]
 
 
 def summary(data: dict[str, Any]) -> Table:
@@ -73,7 +86,7 @@ def summary(data: dict[str, Any]) -> Table:
         ["Thiết bị", data["devices"]["devices"], COUNT],
         ["Thiết bị đang kết nối (khi lập báo cáo)", data["devices"]["online"], COUNT],
         ["Thời gian thiết bị hoạt động trong kỳ", data["devices"]["availability"], SHARE],
-        ["Đoạn ghi hình camera được khóa", NOT_APPLICABLE, TEXT],
+        _held(data["cameras"]),
     ]
     return Table("summary", "Tổng hợp", [("Chỉ tiêu", TEXT), ("Giá trị", ROW)],
                  [row[:2] for row in rows], widths_mm=(120, 45),
@@ -126,7 +139,9 @@ def months(data: dict[str, Any]) -> Table:
 
 
 def alerts(data: dict[str, Any]) -> Table:
-    rows = [[ALERT_NAMES[k], n] for k, n in data["alerts"]["by_kind"].items()]
+    cameras = data["cameras"]["applicable"]
+    rows = [[ALERT_NAMES[k], n] for k, n in data["alerts"]["by_kind"].items()
+            if cameras or k not in CAMERA_ALERTS]
     return Table("alerts", "Cảnh báo", [("Loại cảnh báo", TEXT), ("Số lần", COUNT)], rows,
                  widths_mm=(130, 35))
 
@@ -154,6 +169,18 @@ def emergencies(data: dict[str, Any]) -> Table:
     return Table("emergencies", "Bản tin khẩn cấp",
                  [("Bản tin", TEXT), ("Phát lúc", TEXT), ("Trạng thái", TEXT)], rows,
                  widths_mm=(85, 45, 35))
+
+
+def cameras(data: dict[str, Any]) -> Table:
+    c = data["cameras"]
+    rows: list[list[Any]] = [
+        ["Camera giám sát đang hoạt động", c["cameras"]],
+        ["Đoạn ghi hình được khóa tự động sau đánh giá không hài lòng", c["automatic"]],
+        ["Đoạn ghi hình được khóa theo yêu cầu của lãnh đạo", c["manual"]],
+        ["Đoạn ghi hình đã tải về và xác thực toàn vẹn", c["clips_verified"]],
+    ]
+    return Table("cameras", "Camera giám sát", [("Chỉ tiêu", TEXT), ("Số lượng", COUNT)],
+                 rows, widths_mm=(130, 35))
 
 
 def devices(data: dict[str, Any]) -> Table:

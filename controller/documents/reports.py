@@ -25,12 +25,13 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from controller.broadcasts.schedule import TIMEZONE, parse_start
+from controller.cameras import holds as camera_holds
 from controller.documents.reasons import reason_labels
 from controller.documents.report_files import report_docx, report_xlsx
 from controller.errors import InvalidRequest, _t
 from controller.fleet.presence import availability
 from controller.fleet.registry import list_devices
-from controller.ratings.alerts import list_alerts
+from controller.ratings.alerts import KINDS, list_alerts
 from controller.ratings.cases import STATUSES
 from controller.ratings.roster import list_desks, list_officers
 from controller.ratings.stats import rating_stats
@@ -49,7 +50,7 @@ STANDARD = {
 }
 #: The rating breakdowns the report shows (as ``GET /ratings/stats?by=`` names them).
 RATING_GROUPS = ["level", "officer", "desk", "reason", "day"]
-ALERT_KINDS = ("negative", "pace")
+ALERT_KINDS = KINDS
 #: The longest period one report covers: bounds the work a request can ask for.
 MAX_DAYS = 3 * 366
 
@@ -190,8 +191,7 @@ def report_data(db: sqlite_utils.Database, since: str, until: str, *, tz: str = 
         "broadcasts": _broadcasts(db, period),
         "emergencies": _emergencies(db, period, tz),
         "devices": _devices(db, period),
-        "cameras": {"applicable": False, "holds": None,
-                    "note": "cameras are not installed yet: no recordings held"},
+        "cameras": _cameras(db, period),
     }
 
 
@@ -298,6 +298,18 @@ def _emergencies(db: sqlite_utils.Database, period: Period, tz: str) -> dict[str
         item["start_local"] = parse_start(item["start"], tz).astimezone(ZoneInfo(tz)).strftime(
             "%H:%M %d/%m/%Y")
     return {"count": len(items), "items": items}
+
+
+def _cameras(db: sqlite_utils.Database, period: Period) -> dict[str, Any]:
+    """Footage held in the period: holds made (after a dissatisfied rating, by hand) as
+    ``GET /camera/holds?since=&until=`` lists them, clips verified in it as
+    ``GET /camera/clips`` gives their ``verified`` times. Not applicable ("—") while no
+    camera is approved and none ever held footage."""
+    figures = camera_holds.summary(db, period.since.timestamp(), period.until.timestamp())
+    (cameras,) = db.execute("SELECT count(*) FROM devices WHERE role = 'camera'"
+                            " AND status = 'approved'").fetchone()
+    (ever,) = db.execute("SELECT count(*) FROM camera_holds").fetchone()
+    return {"applicable": bool(cameras or ever), "cameras": cameras, **figures}
 
 
 def _devices(db: sqlite_utils.Database, period: Period) -> dict[str, Any]:

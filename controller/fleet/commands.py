@@ -54,16 +54,28 @@ class Commands:
             if db.execute("SELECT status FROM devices WHERE id = ?",
                           (device_id,)).fetchone() is None:
                 raise NotFound(_t("no device {id!r}"), id=device_id)
-            now = time.time()
-            db.execute(
-                "INSERT INTO commands (id, device, name, args, created, expires, status, updated)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
-                (body["id"], device_id, name, json.dumps(body["args"]), now, body["expires"], now))
+            _insert(db, device_id, body)
 
         self.writer.call(task)
+        self.send(device_id, body)
+        return {**body, "device": device_id, "status": "pending"}
+
+    def add(self, db: sqlite_utils.Database, device_id: str, name: str,
+            args: dict[str, Any], ttl_s: float = 300) -> dict[str, Any]:
+        """In the writer thread, inside the caller's transaction (a rating hook's, an
+        ingest handler's): store a pending command and return its body. The caller hands
+        the body to :meth:`send` once the transaction committed; until then (or if it
+        never is) nothing is published."""
+        body: dict[str, Any] = {
+            "id": str(uuid.uuid4()), "name": name, "args": args,
+            "expires": format_ts(utc_now() + dt.timedelta(seconds=min(ttl_s, MAX_TTL_S)))}
+        _insert(db, device_id, body)
+        return body
+
+    def send(self, device_id: str, body: dict[str, Any]) -> None:
+        """Publish a stored command now; a device offline gets it again at its birth."""
         if self._publish(device_id, body):
             self._mark_sent([body["id"]])
-        return {**body, "device": device_id, "status": "pending"}
 
     def resend_open(self, device_id: str) -> None:
         """The device was born: send its open, unexpired commands again."""
@@ -98,6 +110,15 @@ class Commands:
             "UPDATE commands SET status = 'expired', reason = 'no result before expiry',"
             " updated = ? WHERE status IN ('pending', 'sent') AND expires <= ?",
             (time.time(), now)).rowcount)
+
+
+def _insert(db: sqlite_utils.Database, device_id: str, body: dict[str, Any]) -> None:
+    now = time.time()
+    db.execute(
+        "INSERT INTO commands (id, device, name, args, created, expires, status, updated)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
+        (body["id"], device_id, body["name"], json.dumps(body["args"]), now, body["expires"],
+         now))
 
 
 def store_result(db: sqlite_utils.Database, event: dict[str, Any]) -> None:

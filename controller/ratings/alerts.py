@@ -19,6 +19,10 @@ a restart the count starts again from empty.
 Both are checked after each rating inside its transaction; an alert is
 stored, shown by the API and published (not retained) on ``tt/v1/alerts``
 once committed. A desk alerts at most once per window and kind.
+
+Other domains raise alerts of their own kinds through :meth:`Alerts.raise_alert`
+(the desk cameras: ``camera_key``, ``footage_chain``), with a ``detail`` that
+says what happened; they are stored, listed and published the same way.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import sqlite_utils
 
 from controller.db.writer import Writer
 from controller.errors import InvalidRequest, _t
-from wire.messages import format_ts, parse_ts
+from wire.messages import format_ts, parse_ts, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +138,20 @@ class Alerts:
                                            time.time()))
         self._pending.append(int(cursor.lastrowid or 0))
 
+    def raise_alert(self, db: sqlite_utils.Database, kind: str, desk: str,
+                    detail: str) -> None:
+        """Store an alert another domain raises (a camera's new key, a broken footage
+        chain) inside the caller's transaction; published once committed. ``desk`` is
+        the desk, or the device when it is at none; ``detail`` says what happened."""
+        if kind not in KINDS:
+            raise ValueError(f"alert kind {kind!r}: expected one of {KINDS}")
+        now = format_ts(utc_now())
+        cursor = db.execute(
+            "INSERT INTO alerts (desk, ts, window_start, answers, negative, created, kind,"
+            " detail) VALUES (?, ?, ?, 0, 0, ?, ?, ?)", (desk, now, now, time.time(), kind,
+                                                         detail[:500]))
+        self._pending.append(int(cursor.lastrowid or 0))
+
     def _flush(self, committed: bool) -> None:
         """Publish the alerts of a committed batch: as stored, each once (a batch part
         undone and stored again, see controller.ingest, noted some twice or not at all)."""
@@ -143,16 +161,20 @@ class Alerts:
             f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id IN ({', '.join('?' * len(ids))})"
             " ORDER BY id", ids).fetchall() if ids else []
         for alert in (dict(zip(_ALERT_FIELDS, row, strict=True)) for row in rows):
-            log.warning("alert (%s): desk %s had %s negative of %s answers since %s",
-                        alert["kind"], alert["desk"], alert["negative"], alert["answers"],
-                        alert["window_start"])
+            if alert["detail"]:
+                log.warning("alert (%s): %s: %s", alert["kind"], alert["desk"],
+                            alert["detail"])
+            else:
+                log.warning("alert (%s): desk %s had %s negative of %s answers since %s",
+                            alert["kind"], alert["desk"], alert["negative"],
+                            alert["answers"], alert["window_start"])
             try:
                 self._publish(alert)
             except Exception:
                 log.exception("publishing alert %s failed", alert["id"])
 
 
-_ALERT_FIELDS = ("id", "kind", "desk", "ts", "window_start", "answers", "negative")
+_ALERT_FIELDS = ("id", "kind", "desk", "ts", "window_start", "answers", "negative", "detail")
 _ALERT_COLUMNS = ", ".join(_ALERT_FIELDS)
 
 
@@ -169,7 +191,12 @@ def list_alerts(db: sqlite_utils.Database, since: str | None = None,
 
 
 #: The ``type`` an alert is published with, by kind.
-PAYLOAD_TYPES = {"negative": "negative_ratings", "pace": "rating_pace"}
+PAYLOAD_TYPES = {"negative": "negative_ratings", "pace": "rating_pace",
+                 "camera_key": "camera_key", "footage_chain": "footage_chain"}
+#: Every kind: ``camera_key`` (a camera reported a signing key other than the pinned
+#: one) and ``footage_chain`` (chain heads missing or rewritten) come from
+#: controller.cameras.
+KINDS = tuple(PAYLOAD_TYPES)
 
 
 def alert_payload(alert: dict[str, Any]) -> bytes:

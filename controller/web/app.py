@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from controller.web import errors
 from controller.web.auth import forbidden_message, require_token
 from controller.web.console import admin as console_admin
+from controller.web.console import camera as console_camera
 from controller.web.console import leader as console_leader
 from controller.web.console import operator
 from controller.web.console import pages as console
@@ -24,7 +25,16 @@ from controller.web.console import roster as console_roster
 from controller.web.console import technician as console_technician
 from controller.web.deps import Services
 from controller.web.gate import Audit, Authenticate, Gate
-from controller.web.routers import access, broadcasts, documents, fleet, ratings, roster, system
+from controller.web.routers import (
+    access,
+    broadcasts,
+    cameras,
+    documents,
+    fleet,
+    ratings,
+    roster,
+    system,
+)
 
 VERSION = "0.2.0"
 TITLE = "thanthien controller API"
@@ -34,9 +44,9 @@ SWAGGER = "/static/vendor/swagger-ui"
 #: Every router, in the order their routes are matched.
 ROUTERS = (system.public, fleet.router, fleet.public, ratings.router, roster.router,
            roster.public, broadcasts.router, broadcasts.public, access.router, access.public,
-           documents.router, operator.router, console.router, console.public,
-           console_technician.router, console_leader.router, console_admin.router,
-           console_roster.router)
+           documents.router, cameras.router, cameras.public, operator.router,
+           console.router, console.public, console_technician.router, console_leader.router,
+           console_admin.router, console_roster.router, console_camera.router)
 
 
 def create_app(services: Services, authenticate: Authenticate, *, audit: Audit | None = None,

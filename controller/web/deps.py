@@ -10,6 +10,7 @@ from fastapi import Path, Request
 from controller.access.sessions import Sessions
 from controller.broadcasts.audio_library import AudioLibrary
 from controller.broadcasts.items import Broadcasts
+from controller.cameras import Cameras
 from controller.db.connection import ReaderPool
 from controller.db.writer import Writer
 from controller.fleet.commands import Commands
@@ -47,6 +48,8 @@ class Services:
     health: Any
     #: The commune's public information (controller.ratings.public_info.PublicInfo).
     public_info: Any = None
+    #: The desk cameras' holds and clips.
+    cameras: Cameras | None = None
 
 
 def services(request: Request) -> Services:

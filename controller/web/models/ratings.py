@@ -41,14 +41,19 @@ class Stats(Figures):
 
 class Alert(ResponseBody):
     id: int
-    kind: Literal["negative", "pace"] = Field(
+    kind: Literal["negative", "pace", "camera_key", "footage_chain"] = Field(
         description="negative: many dissatisfied answers at the desk; pace: the kiosk was "
-                    "rated faster than a desk serves (ballot stuffing), those ratings flagged")
-    desk: str
+                    "rated faster than a desk serves (ballot stuffing), those ratings flagged; "
+                    "camera_key: a desk camera reported another signing key than the pinned "
+                    "one; footage_chain: a camera's chain heads went missing or were "
+                    "rewritten")
+    desk: str = Field(description="the desk (a kiosk at no desk: the kiosk); camera alerts: "
+                                  "the camera")
     ts: str
     window_start: str
     answers: int
     negative: int
+    detail: str | None = Field(None, description="what happened (camera alerts)")
 
 
 class AlertRules(ResponseBody):
@@ -102,6 +107,7 @@ class Desk(ResponseBody):
     id: str
     name: str
     kiosk: str | None
+    cameras: list[str] = Field([], description="the desk cameras watching it")
 
 
 class DeskPut(RequestBody):

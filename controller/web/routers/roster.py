@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from controller.access.roles import LEADER, OPERATOR, TECHNICIAN
+from controller.cameras import desks as desk_cameras
 from controller.db.connection import ReaderPool
 from controller.ratings import public_info, roster
 from controller.web.auth import allow, require_token
@@ -68,16 +69,21 @@ def photo(sha256: str, pool: ReaderPool = Depends(readers)) -> Response:
 
 
 @router.get("/desks", dependencies=[allow(LEADER, TECHNICIAN)],
-            response_model=list[m.Desk], summary="Desks and their kiosks")
+            response_model=list[m.Desk], summary="Desks, their kiosks and cameras")
 def list_desks(pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
-        return roster.list_desks(db)
+        watched = desk_cameras.all_desk_cameras(db)
+        return [{**d, "cameras": watched.get(d["id"], [])} for d in roster.list_desks(db)]
 
 
 @router.put("/desks/{id}", dependencies=[allow(LEADER, TECHNICIAN)],
-            response_model=m.Desk, summary="Create or update a desk")
-def put_desk(id: str, body: m.DeskPut, svc: Services = Depends(services)) -> Any:
-    return svc.roster.put_desk(id, body.model_dump())
+            response_model=m.Desk,
+            summary="Create or update a desk (its cameras: PUT /desks/{id}/cameras)")
+def put_desk(id: str, body: m.DeskPut, svc: Services = Depends(services),
+             pool: ReaderPool = Depends(readers)) -> Any:
+    desk = svc.roster.put_desk(id, body.model_dump())
+    with pool.connection() as db:
+        return {**desk, "cameras": desk_cameras.cameras_at(db, id)}
 
 
 @router.delete("/desks/{id}", dependencies=[allow(LEADER, TECHNICIAN)],
