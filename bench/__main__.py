@@ -11,7 +11,7 @@ import platform
 
 # Each module has run(quick) -> [(name, value, unit, goal, note)].
 SUITES = ["bench.foundation", "bench.kiosk", "bench.speaker", "bench.api", "bench.security",
-          "bench.documents", "bench.console", "bench.camera"]
+          "bench.documents", "bench.console", "bench.camera", "bench.camera_clip"]
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
