@@ -43,7 +43,14 @@ from controller.web.auth import TokenCheck
 from controller.web.deps import Services
 from controller.web.server import HttpServer
 from node_runtime.config import MqttSettings
-from wire.camera import EVENT_CAMERA_KEY, EVENT_CLIP_STATE, EVENT_FOOTAGE_HEAD, EVENT_HOLD_STATE
+from wire.camera import (
+    EVENT_CAMERA_KEY,
+    EVENT_CLIP_STATE,
+    EVENT_FOOTAGE_HEAD,
+    EVENT_HOLD_STATE,
+    HOLD_AFTER_S,
+    HOLD_BEFORE_S,
+)
 from wire.messages import EVENT_COMMAND_RESULT, EVENT_CONFIG_APPLIED
 from wire.speaker import EVENT_PLAYBACK
 from wire.topics import ALERTS
@@ -64,6 +71,7 @@ class Controller:
         http_host: str = "127.0.0.1", http_port: int = 8080, sweep_interval: float = 5.0,
         media_dir: str | pathlib.Path | None = None,
         clips_dir: str | pathlib.Path | None = None, clips_quota: int = clips.QUOTA_BYTES,
+        hold_before_s: float = HOLD_BEFORE_S, hold_after_s: float = HOLD_AFTER_S,
         broker_passwd: str | pathlib.Path | None = None,
         http_workers: int = 16, readers: int = 8, header_timeout: float = 10.0,
         body_timeout: float = 30.0, session_idle_s: float = IDLE_S,
@@ -94,7 +102,8 @@ class Controller:
             self._build(mqtt, media_dir, broker_passwd)
             self.cameras = Cameras(self.writer, self.readers, self.commands, self.alerts,
                                    clips_dir or self.db_path.parent / "clips",
-                                   quota_bytes=clips_quota)
+                                   quota_bytes=clips_quota, hold_before_s=hold_before_s,
+                                   hold_after_s=hold_after_s)
             self._attach_cameras()
             self.app = create_app(self._services(), self.token_check, audit=self._audit,
                                   body_timeout=body_timeout)

@@ -15,6 +15,7 @@ from controller.errors import ControllerError
 from controller.fleet import rate_limit
 from controller.service import Controller
 from node_runtime.config import MqttSettings
+from wire.camera import HOLD_AFTER_S, HOLD_BEFORE_S
 
 DB_NAME = "controller.db"
 
@@ -54,6 +55,11 @@ def add_parser(sub: Any) -> None:
                        "broker credentials to download audio (speakers)")
     serve.add_argument("--media-dir", help="audio renditions (default DATA/audio)")
     serve.add_argument("--clips-dir", help="desk cameras' clips (default DATA/clips)")
+    serve.add_argument("--hold-before-min", type=float, default=HOLD_BEFORE_S / 60,
+                       help="footage a dissatisfied rating holds before it, in minutes "
+                            "(default %(default)s)")
+    serve.add_argument("--hold-after-min", type=float, default=HOLD_AFTER_S / 60,
+                       help="and after it (default %(default)s)")
     serve.add_argument("--clips-quota-gb", type=float, default=clips.QUOTA_BYTES / 2**30,
                        help="room the clips may take, in GiB (default %(default)s)")
 
@@ -75,6 +81,8 @@ def run(args: argparse.Namespace, data: pathlib.Path) -> int:
                     http_port=args.http_port, broker_passwd=args.broker_passwd,
                     media_dir=args.media_dir, clips_dir=args.clips_dir,
                     clips_quota=int(args.clips_quota_gb * 2**30),
+                    hold_before_s=args.hold_before_min * 60,
+                    hold_after_s=args.hold_after_min * 60,
                     http_workers=args.http_workers,
                     header_timeout=args.http_header_timeout,
                     body_timeout=args.http_body_timeout,
