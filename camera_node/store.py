@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from camera_node.errors import DiskFull, ExportError, KeyMismatch, StoreError
 from camera_node.keys import public_key_hex
+from node_runtime.storage import fsync_dir
 from wire.footage import (
     CLIP_MANIFEST,
     MANIFEST_NAME,
@@ -291,7 +292,7 @@ class SegmentStore:
                 raise
             _append_line(path, line)
         if day != self._day:
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         self._day = day
         self._head = signed["chain"]
         return signed
@@ -511,7 +512,7 @@ def _write_whole(path: pathlib.Path, data: bytes | memoryview) -> None:
     new_folder = not path.parent.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
     if new_folder:
-        _fsync_dir(path.parent.parent)
+        fsync_dir(path.parent.parent)
     partial = path.with_name(path.name + PARTIAL_SUFFIX)
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
@@ -523,7 +524,7 @@ def _write_whole(path: pathlib.Path, data: bytes | memoryview) -> None:
         raise
     os.close(fd)
     os.rename(partial, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _append_line(path: pathlib.Path, line: bytes) -> None:
@@ -550,14 +551,6 @@ def _drop_torn_line(path: pathlib.Path, data: bytes) -> bytes:
         f.truncate(keep)
         os.fsync(f.fileno())
     return data[:keep]
-
-
-def _fsync_dir(path: pathlib.Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:

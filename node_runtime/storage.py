@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import sqlite3
 from typing import TYPE_CHECKING
@@ -34,3 +35,12 @@ def open_durable(path: str | pathlib.Path) -> sqlite_utils.Database:
     # No sqlite-utils plugins: loading them scans every installed package (and half
     # a megabyte of a node's memory) for entry points we never use.
     return sqlite_utils.Database(conn, execute_plugins=False)
+
+
+def fsync_dir(path: str | pathlib.Path) -> None:
+    """Make a rename or a new file in ``path`` durable: fsync the directory itself."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -27,6 +27,7 @@ from typing import Any
 
 from node_runtime.https import password_in_clear, requests_verify, untrusted
 from node_runtime.lean import import_hiding
+from node_runtime.storage import fsync_dir
 from speaker_node.errors import CacheError, CorruptAudio
 from wire.speaker import AUDIO_FILE_PATH
 
@@ -209,7 +210,7 @@ class AudioCache:
                                "discarded, fetching again")
         final = self.path(sha256)
         os.replace(part, final)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         self.fetched += 1
         log.info("cached audio %s", sha256[:12])
         return final
@@ -256,11 +257,3 @@ class AudioCache:
         return {"files": len(present), "bytes": self.used_bytes, "max_bytes": self.max_bytes,
                 "needed": len(needed), "missing": sorted(s[:12] for s in needed - present),
                 "fetched": self.fetched, "rejected": self.rejected}
-
-
-def _fsync_dir(path: pathlib.Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
