@@ -42,10 +42,21 @@ SMALL = {"source": "synthetic", "width": 320, "height": 240, "fps": 10, "bitrate
          "keyframe_interval_s": 0.5, "segment_s": 1.0, "min_free_mb": 1.0}
 
 
-def camera_node(make_node, controller, device_id: str, **settings):
+@pytest.fixture
+def cameras():
+    """Every camera a test builds is closed after it, before its node (its recorder would
+    go on encoding); list it after ``make_node``."""
+    built: list = []
+    yield built
+    for camera in built:
+        camera.close()
+
+
+def camera_node(make_node, controller, built: list, device_id: str, **settings):
     node = make_node(device_id, controller=controller, role="camera", start=False,
                      role_settings={**SMALL, "controller_url": controller.api_url, **settings})
     camera = build(node)
+    built.append(camera)
     node.start()
     return node, camera
 
@@ -63,8 +74,8 @@ def command(api: Api, device_id: str, name: str, **args) -> dict:
                     in ("done", "failed", "unknown") and c, timeout=20)
 
 
-def test_camera_reports_its_key_and_every_segments_chain_head(controller, make_node):
-    node, camera = camera_node(make_node, controller, "cam-k1")
+def test_camera_reports_its_key_and_every_segments_chain_head(controller, make_node, cameras):
+    node, camera = camera_node(make_node, controller, cameras, "cam-k1")
     wait_for(lambda: len(events(controller, "cam-k1", EVENT_FOOTAGE_HEAD)) >= 3, timeout=30)
     key = events(controller, "cam-k1", EVENT_CAMERA_KEY)
     assert key == [{"public_key": camera.public_key}]
@@ -81,9 +92,10 @@ def test_camera_reports_its_key_and_every_segments_chain_head(controller, make_n
     assert telemetry["segments"] >= 3 and telemetry["bytes"] > 0 and telemetry["fps"] > 0
 
 
-def test_a_hold_is_waiting_then_held_and_survives_a_restart(controller, make_node, tmp_path):
+def test_a_hold_is_waiting_then_held_and_survives_a_restart(controller, make_node, tmp_path,
+                                                            cameras):
     api = Api(controller)
-    node, camera = camera_node(make_node, controller, "cam-h1")
+    node, camera = camera_node(make_node, controller, cameras, "cam-h1")
     wait_for(lambda: len(camera.store.segments()) >= 2, timeout=30)
     now = time.time()
     done = command(api, "cam-h1", CMD_HOLD, hold="h-1", start=now - 2, end=now + 2,
@@ -113,9 +125,10 @@ def test_a_hold_is_waiting_then_held_and_survives_a_restart(controller, make_nod
     assert verify(data / "footage").ok
 
 
-def test_held_footage_outlives_retention_and_a_released_hold_lets_it_go(controller, make_node):
+def test_held_footage_outlives_retention_and_a_released_hold_lets_it_go(controller, make_node,
+                                                                        cameras):
     api = Api(controller)
-    node, camera = camera_node(make_node, controller, "cam-r1")
+    node, camera = camera_node(make_node, controller, cameras, "cam-r1")
     wait_for(lambda: len(camera.store.segments()) >= 3, timeout=30)
     first = camera.store.segments()[0]
     command(api, "cam-r1", CMD_HOLD, hold="keep", start=first.start, end=first.end,
@@ -135,15 +148,15 @@ def test_held_footage_outlives_retention_and_a_released_hold_lets_it_go(controll
     ({"hold": "", "start": 1, "end": 5}, "'hold'"),
     ({"hold": "x", "start": "noon", "end": 5}, "'start' 'noon'"),
 ])
-def test_a_bad_hold_is_rejected_with_the_reason(controller, make_node, args, expected):
+def test_a_bad_hold_is_rejected_with_the_reason(controller, make_node, args, expected, cameras):
     api = Api(controller)
-    camera_node(make_node, controller, "cam-b1")
+    camera_node(make_node, controller, cameras, "cam-b1")
     done = command(api, "cam-b1", CMD_HOLD, **args)
     assert done["status"] == "failed" and expected in done["reason"], done
 
 
 def test_a_dissatisfied_citizen_at_a_desk_gets_its_footage_held_and_clipped(
-        controller, make_node, tmp_path):
+        controller, make_node, tmp_path, cameras):
     """End to end: the kiosk's own terminal code rates 'not satisfied' through the broker;
     the controller holds the desk camera's footage from 10 minutes before to 1 minute after;
     a leader asks for the clip; the upload is cut halfway and resumes; the controller
@@ -152,7 +165,7 @@ def test_a_dissatisfied_citizen_at_a_desk_gets_its_footage_held_and_clipped(
     api = Api(controller)
     port = int(controller.api_url.rsplit(":", 1)[1])
     proxy = CutProxy(("127.0.0.1", port))
-    node, camera = camera_node(make_node, controller, "cam-e1",
+    node, camera = camera_node(make_node, controller, cameras, "cam-e1",
                                controller_url=f"http://127.0.0.1:{proxy.port}")
     kiosk = make_node("kiosk-e1", controller=controller)
     terminal = Terminal(kiosk.emit, kiosk.device_id, parse_settings({"misuse_window_s": 0}))
