@@ -24,9 +24,22 @@ def _modules(package: str) -> dict[str, pathlib.Path]:
     return out
 
 
+def _parse(source: str) -> ast.Module:
+    """``ast.parse``, once more on CPython 3.11's "AST constructor recursion depth mismatch":
+    its AST state counts recursion per interpreter, not per thread, so a parse can trip
+    over one another thread of the test process made (CPython gh-106905, fixed in 3.12)."""
+    for attempt in range(5):
+        try:
+            return ast.parse(source)
+        except SystemError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _imports(path: pathlib.Path, known: set[str]) -> set[str]:
     """Every module ``path`` imports, at any depth except ``if TYPE_CHECKING:`` blocks."""
-    tree = ast.parse(path.read_text())
+    tree = _parse(path.read_text())
     skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
             and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
     found: set[str] = set()
