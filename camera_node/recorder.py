@@ -224,8 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stop.set())
     with Recorder(_factory(args), store, retention, segment_s=args.segment_s) as recorder:
         recorder.start()
-        while not stop.wait(1.0):
-            pass
+        stop.wait()
         log.info("stopping: %s", recorder.status())
     return 0
 
