@@ -69,3 +69,17 @@ def new_identity(device_id: str, role: str, *, hamlet: str | None = None,
                  label: str | None = None) -> DeviceIdentity:
     """A fresh identity with a random password; raises ``TopicError`` for a bad id."""
     return DeviceIdentity(check_device_id(device_id), role, new_password(), hamlet, label)
+
+
+def new_camera_key() -> tuple[bytes, str]:
+    """A camera's own Ed25519 signing key: (the private key as PEM PKCS#8, for the
+    camera's ``camera.key``; the public key as 64 hex digits, for its card)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                           serialization.PublicFormat.Raw)
+    return pem, public.hex()

@@ -98,14 +98,20 @@ def wav_samples(path: pathlib.Path) -> Pcm | None:
 def decode_pcm(data: bytes) -> Pcm:
     """48 kHz mono int16 samples of an audio file. The controller's renditions are exactly
     that as WAV, read with the standard library; anything else goes through miniaudio
-    (imported only then: it and its cffi library cost a small node ~9 MB)."""
+    (imported only then: it and its cffi library cost a small node ~9 MB). A card's
+    wheelhouse leaves miniaudio out (PyPI has no ARM Linux wheel of it), so such a node
+    plays only the controller's WAV renditions and says so for anything else."""
     try:
         with wave.open(io.BytesIO(data)) as w:
             if (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (RATE, 1, WIDTH):
                 return Pcm(w.readframes(w.getnframes()))
     except (wave.Error, EOFError):
         pass
-    import miniaudio
+    try:
+        import miniaudio
+    except ImportError:
+        raise ValueError("audio is not 48 kHz mono 16-bit WAV (the controller's renditions)"
+                         " and miniaudio, which would decode it, is not installed") from None
     decoded = miniaudio.decode(data, output_format=miniaudio.SampleFormat.SIGNED16,
                                nchannels=1, sample_rate=RATE)
     return Pcm(decoded.samples.tobytes())
