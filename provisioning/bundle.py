@@ -81,6 +81,7 @@ class Device:
 
 @dataclasses.dataclass(frozen=True)
 class Bundle:
+    device: Device
     boot: pathlib.Path
     identity: DeviceIdentity
     card: DeviceCard | None  # None: the device enrols by claim
@@ -173,7 +174,7 @@ def write_bundle(device: Device, site: Site, out: pathlib.Path, *, wheels: pathl
         out.mkdir(parents=True, exist_ok=True)
         card_file = out / f"{device.device_id}.card.json"
         card_file.write_text(card.to_json())
-    return Bundle(boot, identity, card, card_file, tuple(secrets))
+    return Bundle(device, boot, identity, card, card_file, tuple(secrets))
 
 
 def _private(path: pathlib.Path, data: bytes) -> None:

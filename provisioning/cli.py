@@ -1,44 +1,191 @@
-"""``thanthien-provision``: make a device's identity and node file, offline if need be."""
+"""``thanthien-provision``: put devices into service from the technician's machine, offline.
+
+  bundle ID --role R ...   one device's boot-partition bundle, card and label
+  batch devices.csv ...    the same for every row of a CSV
+  wheelhouse --role R      prepare (online, once) the wheels a card carries
+  label ID --role R ...    print a device's label again
+
+Site settings (broker, CA, controller, Wi-Fi...) come from flags or a TOML file given
+with ``--site`` (its keys are the flags' names with ``_``); flags win.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import pathlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from provisioning.identity import new_identity
-from provisioning.node_file import node_file_text
+from provisioning import wheelhouse
+from provisioning.batch import read_devices, write_batch
+from provisioning.bundle import RELEASES, Bundle, Device, Site, write_bundle
+from provisioning.network import Network
 from wire.errors import ThanthienError
+
+DEFAULT_CACHE = pathlib.Path(os.environ.get("XDG_CACHE_HOME", pathlib.Path.home() / ".cache")
+                             ) / "thanthien" / "wheelhouse"
+ROLES = ("kiosk", "speaker", "camera")
+SITE_KEYS = ("mqtt_host", "mqtt_port", "ca", "controller_url", "wifi_ssid", "wifi_key", "apn",
+             "os", "ntp", "admin_user", "ssh_key", "wheels_cache")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="thanthien-provision", description=__doc__)
-    parser.add_argument("device_id")
-    parser.add_argument("--role", required=True, choices=("kiosk", "speaker", "camera"))
-    parser.add_argument("--hamlet")
-    parser.add_argument("--mqtt-host", default="127.0.0.1")
-    parser.add_argument("--mqtt-port", type=int, default=1883)
-    parser.add_argument("--mqtt-tls-ca", help="the commune CA's path on the device: TLS on")
-    parser.add_argument("--data-dir", default="/var/lib/thanthien")
-    parser.add_argument("--out", required=True, help="folder for node.toml and broker-account")
+    parser = argparse.ArgumentParser(prog="thanthien-provision", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    one = sub.add_parser("bundle", help="one device's bundle, card and label")
+    one.add_argument("device_id")
+    one.add_argument("--role", required=True, choices=ROLES)
+    one.add_argument("--hamlet")
+    one.add_argument("--desk", help="kiosks and cameras: the desk id (e.g. quay-1)")
+    one.add_argument("--label", help="a free description (e.g. 'Loa chợ An Bình')")
+    one.add_argument("--enrol-token", help="enrol by claim with this one-time token "
+                     "(thanthien-controller enrol create) instead of a card")
+    one.add_argument("--boot", type=pathlib.Path, help="write onto this mounted boot "
+                     "partition (needed for Bookworm) instead of OUT/boot")
+    batch = sub.add_parser("batch", help="bundles for every device of a CSV "
+                           "(id,role,hamlet,desk,label)")
+    batch.add_argument("csv", type=pathlib.Path)
+    for p in (one, batch):
+        _site_flags(p)
+        p.add_argument("--out", required=True, type=pathlib.Path)
+    wh = sub.add_parser("wheelhouse", help="prepare a role's wheels for a release (online)")
+    wh.add_argument("--role", required=True, choices=ROLES)
+    wh.add_argument("--os", default="trixie", choices=RELEASES)
+    wh.add_argument("--host", action="store_true", help="for this machine instead (tests)")
+    wh.add_argument("--wheels-cache", type=pathlib.Path, default=DEFAULT_CACHE)
+    wh.add_argument("--refresh", action="store_true")
+    lab = sub.add_parser("label", help="a device's label (PNG and PDF) again")
+    lab.add_argument("device_id")
+    lab.add_argument("--role", required=True, choices=ROLES)
+    lab.add_argument("--hamlet")
+    lab.add_argument("--desk")
+    lab.add_argument("--controller-url", required=True)
+    lab.add_argument("--date", type=dt.date.fromisoformat)
+    lab.add_argument("--out", required=True, type=pathlib.Path)
     args = parser.parse_args(argv)
     try:
-        identity = new_identity(args.device_id, args.role, hamlet=args.hamlet)
-    except ThanthienError as exc:
-        parser.exit(2, f"thanthien-provision: {exc}\n")
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    node_file = out / "node.toml"
-    node_file.write_text(node_file_text(identity, mqtt_host=args.mqtt_host,
-                                        mqtt_port=args.mqtt_port, data_dir=args.data_dir,
-                                        tls_ca=args.mqtt_tls_ca))
-    os.chmod(node_file, 0o600)
-    (out / "broker-account").write_text(f"{identity.device_id}:{identity.password_hash}\n")
-    print(f"wrote {node_file} and {out / 'broker-account'} (import it with "
-          "'thanthien-controller device import')")
+        return _run(args)
+    except (ThanthienError, ValueError, OSError, RuntimeError) as exc:
+        parser.exit(2, f"thanthien-provision {args.command}: {exc}\n")
+
+
+def _site_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--site", type=pathlib.Path, help="a TOML file of the settings below")
+    p.add_argument("--mqtt-host", help="the broker's name on the commune network")
+    p.add_argument("--mqtt-port", type=int)
+    p.add_argument("--ca", type=pathlib.Path, help="the commune CA's certificate (the "
+                   "controller's /etc/thanthien/tls/ca.crt): TLS on")
+    p.add_argument("--controller-url", help="e.g. https://xa-tan-an.local:8443")
+    p.add_argument("--wifi-ssid")
+    p.add_argument("--wifi-key", help="or the environment's THANTHIEN_WIFI_KEY")
+    p.add_argument("--apn", help="a 4G modem's APN (Viettel v-internet, VinaPhone m3-world, "
+                   "MobiFone m-wap)")
+    p.add_argument("--os", choices=RELEASES, help="Raspberry Pi OS release (default trixie)")
+    p.add_argument("--ntp", help="NTP servers, comma-separated")
+    p.add_argument("--admin-user", help="the technician's login (default kythuat)")
+    p.add_argument("--ssh-key", type=pathlib.Path, help="a public key file for it")
+    p.add_argument("--wheels-cache", type=pathlib.Path)
+    p.add_argument("--host-wheels", action="store_true", help="carry wheels for this "
+                   "machine, not a Pi (to try a card's first boot here: the tests)")
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if args.site:
+        import tomllib
+        try:
+            values = tomllib.loads(args.site.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{args.site}: not valid TOML: {exc}") from None
+        unknown = sorted(set(values) - set(SITE_KEYS))
+        if unknown:
+            raise ValueError(f"{args.site}: unknown setting(s) {unknown}; known: "
+                             f"{', '.join(SITE_KEYS)}")
+    for key in SITE_KEYS:
+        if getattr(args, key, None) is not None:
+            values[key] = getattr(args, key)
+    values.setdefault("wifi_key", os.environ.get("THANTHIEN_WIFI_KEY"))
+    if not values.get("mqtt_host"):
+        raise ValueError("the broker's host is needed: --mqtt-host (or mqtt_host in --site)")
+    return values
+
+
+def _site(values: dict[str, Any]) -> Site:
+    ssh = values.get("ssh_key")
+    ntp = values.get("ntp")
+    return Site(
+        mqtt_host=values["mqtt_host"], mqtt_port=int(values.get("mqtt_port", 8883)),
+        controller_url=values.get("controller_url"),
+        ca_file=pathlib.Path(values["ca"]) if values.get("ca") else None,
+        network=Network(ssid=values.get("wifi_ssid"), psk=values.get("wifi_key"),
+                        apn=values.get("apn")),
+        release=values.get("os", "trixie"),
+        admin_user=values.get("admin_user", "kythuat"),
+        ssh_keys=tuple(pathlib.Path(ssh).read_text().split("\n")[:1]) if ssh else (),
+        **({"ntp_servers": tuple(s.strip() for s in ntp.split(",") if s.strip())}
+           if ntp else {}))
+
+
+def _wheels(role: str, release: str, cache: pathlib.Path, host: bool) -> pathlib.Path:
+    target = wheelhouse.Target.host() if host else wheelhouse.Target(
+        *wheelhouse.TARGETS[release])
+    try:
+        return wheelhouse.prepare(role, target, cache)
+    except RuntimeError as exc:
+        raise RuntimeError(f"no wheelhouse for the {role} on {release} in {cache}, and "
+                           f"preparing one failed ({exc}); run 'thanthien-provision "
+                           f"wheelhouse --role {role} --os {release}' once while online") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "wheelhouse":
+        target = (wheelhouse.Target.host() if args.host
+                  else wheelhouse.Target(*wheelhouse.TARGETS[args.os]))
+        folder = wheelhouse.prepare(args.role, target, args.wheels_cache, refresh=args.refresh)
+        print(f"wheelhouse for the {args.role} ({target.name}): {folder}")
+        return 0
+    if args.command == "label":
+        from provisioning.label import LabelInfo, write_label
+        paths = write_label(LabelInfo(args.device_id, args.role, args.controller_url,
+                                      args.hamlet, args.desk, args.date), args.out)
+        print("wrote " + " and ".join(str(p) for p in paths))
+        return 0
+    values = _settings(args)
+    site = _site(values)
+    cache = pathlib.Path(values.get("wheels_cache") or DEFAULT_CACHE)
+    if args.command == "batch":
+        devices = read_devices(args.csv.read_text(encoding="utf-8"), source=str(args.csv))
+        wheels = {r: _wheels(r, site.release, cache, args.host_wheels) for r in {d.role for d in devices}}
+        bundles = write_batch(devices, site, args.out, wheels)
+        for bundle in bundles:
+            _labelled(bundle, site, bundle.boot.parent)
+        print(f"wrote {len(bundles)} bundles under {args.out}; import the cards with "
+              f"'thanthien-controller device import {args.out}/*/*.card.json'")
+        return 0
+    device = Device(args.device_id, args.role, args.hamlet, args.desk, args.label)
+    bundle = write_bundle(device, site, args.out, boot=args.boot,
+                          wheels=_wheels(args.role, site.release, cache, args.host_wheels),
+                          enrol_token=args.enrol_token)
+    _labelled(bundle, site, args.out)
+    print(f"wrote the card's files in {bundle.boot}")
+    if bundle.card_file:
+        print(f"card for the controller: {bundle.card_file} (thanthien-controller device "
+              "import it, or the console's Devices page)")
+    else:
+        print("the device enrols by claim: approve it when it appears as pending")
     return 0
+
+
+def _labelled(bundle: Bundle, site: Site, out: pathlib.Path) -> None:
+    if not site.controller_url:
+        return
+    from provisioning.label import LabelInfo, write_label
+    d = bundle.device
+    write_label(LabelInfo(d.device_id, d.role, site.controller_url, d.hamlet, d.desk), out)
 
 
 if __name__ == "__main__":
