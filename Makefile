@@ -11,6 +11,9 @@ STAMP   := $(VENV)/.installed
 setup: $(STAMP)
 	@scripts/setup-system.sh
 	@scripts/vendor-assets.sh
+	@# A speaker's wheelhouse for this machine: the tests run a card's first boot here.
+	@$(PY) -m provisioning.cli wheelhouse --role speaker --host --wheels-cache .cache/wheelhouse \
+	  >/dev/null
 
 $(STAMP): pyproject.toml
 	@scripts/setup-system.sh

@@ -24,9 +24,11 @@ from controller.db.connection import ReaderPool, check_or_set_aside, connect
 from controller.db.migrations import migrate
 from controller.db.writer import Writer
 from controller.fleet import presence, rate_limit
+from controller.fleet.cards import Cards
 from controller.fleet.commands import Commands, store_result
 from controller.fleet.desired_config import DesiredConfig, store_applied
 from controller.fleet.device_auth import DeviceAuth
+from controller.fleet.enrolment import Enrolment
 from controller.fleet.hub import Hub
 from controller.fleet.ingest import Ingestor
 from controller.fleet.metrics import Metrics
@@ -142,6 +144,8 @@ class Controller:
         self.revocation = Revocation(self.registry, broker)
         self.broadcasts = Broadcasts(self.writer, self.readers, self.desired_config)
         self.roster = Roster(self.writer, self.readers, self.desired_config)
+        self.cards = Cards(self.registry, broker, desk_changed=self.roster.push)
+        self.enrolment = Enrolment(self.cards)
         self.public_info = PublicInfo(self.writer, self.readers, self.desired_config)
         self.screenshots = Screenshots(self.writer, self.commands)
         self.hub.attach(self.registry, self.ingestor, self.commands)
@@ -162,7 +166,8 @@ class Controller:
             device_auth=self.device_auth, alerts=self.alerts, roster=self.roster,
             screenshots=self.screenshots, audio_library=self.audio_library,
             broadcasts=self.broadcasts, sessions=self.sessions, revocation=self.revocation,
-            health=self.health, public_info=self.public_info, cameras=self.cameras)
+            health=self.health, public_info=self.public_info, cameras=self.cameras,
+            cards=self.cards, enrolment=self.enrolment)
 
     def _audit(self, entry: dict[str, object]) -> None:
         """Record a state-changing request through the writer (not waited for); anonymous

@@ -31,11 +31,37 @@ def main(role: Role, argv: Sequence[str] | None = None, *, prog: str, descriptio
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if not enrol(args.config):
+            return 0  # asked to stop while waiting for approval
         config = load_config(args.config)
         return run(config, role)
     except NodeError as exc:
         parser.exit(2, f"{prog}: {exc}\n")
     return 0
+
+
+def enrol(config_path: str) -> bool:
+    """A device with an enrolment token claims its identity and waits for approval
+    (:mod:`node_runtime.enrol`), telling systemd it is up and alive meanwhile; False if
+    a signal asked it to stop first."""
+    with open(config_path, "rb") as f:
+        if b"[enrol]" not in f.read():
+            return True
+    from node_runtime.enrol import enrol_if_needed
+    stop, done = threading.Event(), threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    notifier = SystemdNotifier(os.environ.get("NOTIFY_SOCKET"), os.environ.get("WATCHDOG_USEC"))
+    notifier.ready()
+
+    def ping() -> None:
+        while not done.wait(notifier.watchdog_interval or 10):
+            notifier.watchdog()
+    threading.Thread(target=ping, name="enrol-watchdog", daemon=True).start()
+    try:
+        return enrol_if_needed(config_path, stop=stop, status=notifier.status)
+    finally:
+        done.set()
 
 
 def run(config: NodeConfig, role: Role) -> int:

@@ -35,6 +35,9 @@ def read_devices(text: str, *, source: str = "CSV") -> list[Device]:
         line = reader.line_num
         if len(devices) >= MAX_ROWS:
             raise ValueError(f"{source}: more than {MAX_ROWS} devices; split the file")
+        if row.get(None):  # type: ignore[call-overload]
+            raise ValueError(f"{source} line {line}: more cells than the header's "
+                             f"{len(header)} columns")
         cells = {k: (v or "").strip() or None for k, v in row.items() if k in COLUMNS}
         if not any(cells.values()):
             continue

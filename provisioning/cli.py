@@ -159,7 +159,8 @@ def _run(args: argparse.Namespace) -> int:
     cache = pathlib.Path(values.get("wheels_cache") or DEFAULT_CACHE)
     if args.command == "batch":
         devices = read_devices(args.csv.read_text(encoding="utf-8"), source=str(args.csv))
-        wheels = {r: _wheels(r, site.release, cache, args.host_wheels) for r in {d.role for d in devices}}
+        wheels = {r: _wheels(r, site.release, cache, args.host_wheels)
+                  for r in {d.role for d in devices}}
         bundles = write_batch(devices, site, args.out, wheels)
         for bundle in bundles:
             _labelled(bundle, site, bundle.boot.parent)

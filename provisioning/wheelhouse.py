@@ -21,9 +21,11 @@ import importlib.metadata
 import json
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 
 #: Per role: Debian packages from Raspberry Pi OS's repository, and the requirements they
 #: stand for (not downloaded from PyPI).
@@ -106,8 +108,13 @@ def prepare(role: str, target: Target, cache: pathlib.Path, *,
     for old in folder.glob("thanthien-*.whl"):
         old.unlink()
     project = project or pathlib.Path(__file__).resolve().parent.parent
-    _run([*pip, "wheel", "--no-deps", "--wheel-dir", str(folder),
-          str(project)], "building thanthien's own wheel")
+    with tempfile.TemporaryDirectory() as tmp:  # a build leaves build/ in its source folder
+        source = pathlib.Path(tmp) / "src"
+        shutil.copytree(project, source, ignore=shutil.ignore_patterns(
+            ".*", "node_modules", "build", "*.egg-info", "__pycache__", "tests", "docs",
+            "bench", "vendor"))
+        _run([*pip, "wheel", "--no-deps", "--wheel-dir", str(folder), str(source)],
+             "building thanthien's own wheel")
     pinned = sorted(_pinned(folder))
     (folder / "requirements.txt").write_text("\n".join(pinned) + "\n")
     stamp.write_text(json.dumps({"role": role, "machine": target.machine,

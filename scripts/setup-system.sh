@@ -11,6 +11,8 @@ packages=(
   xdotool x11-utils             # real clicks and keys into the kiosk window under test
   chromium fonts-dejavu-core    # the console's browser tests (Playwright drives Debian's Chromium)
   ffmpeg                        # ffprobe reads the cameras' segments back in the tests
+  cloud-init                    # its schema check validates the cards' user-data
+  zbar-tools poppler-utils      # the labels' QR codes read back (zbarimg), PDFs rendered
 )
 # npm installs the pinned web assets the controller serves (package-lock.json);
 # a machine that already has Node.js keeps its own.
@@ -29,6 +31,8 @@ else
   SUDO=
 fi
 export DEBIAN_FRONTEND=noninteractive
+# cloud-init is here for its schema check only: it must never configure this machine.
+$SUDO mkdir -p /etc/cloud && $SUDO touch /etc/cloud/cloud-init.disabled
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts a system-wide mosquitto on port 1883; the project runs its own.

@@ -52,6 +52,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("read_indexes", (ratings.READ_INDEXES,)),
     Migration("device_presence", (fleet.PRESENCE,)),
     Migration("cameras", (cameras.CAMERAS,)),
+    Migration("enrolment", (fleet.ENROLMENT,)),
 )
 
 

@@ -252,18 +252,19 @@ class Registry:
 
 _DEVICE_COLUMNS = (
     "id, role, status, label, hamlet, online, last_seen, sw, mqtt_protocol,"
-    " reported_config_version, desired_config_version, telemetry"
+    " reported_config_version, desired_config_version, telemetry, serial, credentials_issued"
 )
 
 
 def _device_row(row: tuple[Any, ...]) -> dict[str, Any]:
     (device_id, role, status, label, hamlet, online, last_seen, sw, mqtt_protocol, reported,
-     desired, telemetry) = row
+     desired, telemetry, serial, issued) = row
     return {
         "id": device_id, "role": role, "status": status, "label": label, "hamlet": hamlet,
         "online": bool(online), "last_seen": last_seen, "sw": sw, "mqtt_protocol": mqtt_protocol,
         "config_version": {"reported": reported, "desired": desired},
         "telemetry": json.loads(telemetry) if telemetry else None,
+        "serial": serial, "credentials_issued": issued,
     }
 
 

@@ -13,9 +13,11 @@ from controller.broadcasts.items import Broadcasts
 from controller.cameras import Cameras
 from controller.db.connection import ReaderPool
 from controller.db.writer import Writer
+from controller.fleet.cards import Cards
 from controller.fleet.commands import Commands
 from controller.fleet.desired_config import DesiredConfig
 from controller.fleet.device_auth import DeviceAuth
+from controller.fleet.enrolment import Enrolment
 from controller.fleet.registry import Registry
 from controller.fleet.revocation import Revocation
 from controller.ratings.alerts import Alerts
@@ -50,6 +52,9 @@ class Services:
     public_info: Any = None
     #: The desk cameras' holds and clips.
     cameras: Cameras | None = None
+    #: Devices provisioned elsewhere: their cards, and enrolment by claim.
+    cards: Cards | None = None
+    enrolment: Enrolment | None = None
 
 
 def services(request: Request) -> Services:

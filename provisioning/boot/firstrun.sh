@@ -38,6 +38,6 @@ fi
 
 THANTHIEN_ROOT="$ROOT" THANTHIEN_BOOT="$BOOT" sh "$BOOT/thanthien/firstboot.sh"
 # Always 0: the card must go on to boot normally; the log says what failed.
-sed -i 's| systemd.run[^ ]*||g' "$BOOT/cmdline.txt"
+sed -i 's| systemd.run[^ ]*||g; s| systemd.unit=kernel-command-line.target||' "$BOOT/cmdline.txt"
 rm -f "$BOOT/firstrun.sh"
 exit 0

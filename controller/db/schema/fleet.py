@@ -120,3 +120,30 @@ INSERT INTO presence_tracking (started) VALUES ((julianday('now') - 2440587.5) *
 INSERT INTO device_presence (device, since)
   SELECT id, (julianday('now') - 2440587.5) * 86400.0 FROM devices WHERE online = 1
 """
+
+#: Provisioning (see :mod:`controller.fleet.cards` and :mod:`controller.fleet.enrolment`):
+#: each device's hardware serial and when its credentials were last (re)issued; one-time
+#: enrolment tokens (their SHA-256 only) and the claims made with them.
+ENROLMENT = """
+ALTER TABLE devices ADD COLUMN serial TEXT;
+ALTER TABLE devices ADD COLUMN credentials_issued REAL;
+CREATE TABLE enrolments (
+    token_sha256 TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    hamlet TEXT,
+    desk TEXT,
+    label TEXT,
+    created REAL NOT NULL,
+    created_by TEXT,
+    expires REAL NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('open', 'claimed', 'approved', 'refused')),
+    claimed REAL,
+    serial TEXT,
+    model TEXT,
+    password_hash TEXT,
+    approved REAL,
+    approved_by TEXT
+);
+CREATE INDEX enrolments_device ON enrolments (device_id, status)
+"""

@@ -37,6 +37,10 @@ class Device(ResponseBody):
     mqtt_protocol: int | None
     config_version: ConfigVersions
     telemetry: dict[str, Any] | None
+    serial: str | None = Field(None, description="the hardware's serial, as it claimed "
+                                                 "enrolment (null: not known)")
+    credentials_issued: float | None = Field(None, description="when its current "
+                                             "credentials were imported (its card)")
 
 
 class DeviceAvailability(ResponseBody):
@@ -149,3 +153,58 @@ class QuarantinedEvent(ResponseBody):
     reason: str
     quarantined: float
     data: str | None = Field(description="the event's data as the device sent it (JSON)")
+
+
+class CardImported(ResponseBody):
+    id: str
+    role: str
+    hamlet: str | None
+    desk: str | None
+    replaced: bool = Field(description="the id was known: new hardware took its place, the "
+                                       "old credentials are refused from now on")
+    broker_reloaded: bool = Field(description="the running broker re-read its accounts")
+
+
+class EnrolmentCreate(RequestBody):
+    device_id: str
+    role: Literal["kiosk", "speaker", "camera"]
+    hamlet: str | None = None
+    desk: str | None = None
+    label: str | None = None
+    ttl_h: float = Field(168, ge=1 / 60, le=90 * 24, description="hours until it expires")
+
+
+class EnrolmentToken(ResponseBody):
+    token: str = Field(description="shown once: put it in the device's bundle")
+    device_id: str
+    role: str
+    expires: float
+
+
+class Enrolment(ResponseBody):
+    device_id: str
+    role: str
+    hamlet: str | None
+    desk: str | None
+    label: str | None
+    created: float
+    created_by: str | None
+    expires: float
+    expired: bool
+    status: Literal["open", "claimed"]
+    claimed: float | None
+    serial: str | None
+    model: str | None
+
+
+class EnrolClaim(RequestBody):
+    token: str = Field(max_length=200)
+    serial: str = Field(max_length=64)
+    model: str | None = Field(None, max_length=100)
+    password_hash: str = Field(max_length=300, description="the broker password the device "
+                               "made, as Mosquitto's '$7$...' hash: the password stays on it")
+
+
+class EnrolStatus(ResponseBody):
+    device_id: str
+    status: Literal["pending", "approved"]

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from controller.access.roles import LEADER, OPERATOR, TECHNICIAN
+from controller.access.roles import LEADER, OPERATOR, TECHNICIAN, Caller
 from controller.db.connection import ReaderPool
 from controller.documents import reports
-from controller.fleet import commands, desired_config, ingest, presence, registry
+from controller.errors import InvalidRequest
+from controller.fleet import commands, desired_config, enrolment, ingest, presence, registry
 from controller.ratings import screenshots
 from controller.web.auth import allow, require_token
 from controller.web.deps import Services, readers, services
 from controller.web.gate import body_limit
 from controller.web.models import fleet as m
+from provisioning.card import MAX_CARD_BYTES, CardError, DeviceCard
 
 router = APIRouter(prefix="/api/v1", tags=["devices"], dependencies=[Depends(require_token)])
 public = APIRouter(prefix="/api/v1", tags=["devices"])
@@ -64,9 +66,55 @@ def get_device(id: str, pool: ReaderPool = Depends(readers)) -> Any:
 
 @router.post("/devices/{id}/approve", dependencies=[allow(TECHNICIAN)],
              response_model=m.DeviceApproved,
-             summary="Approve a pending device")
-def approve(id: str, svc: Services = Depends(services)) -> Any:
-    return svc.registry.approve(id)
+             summary="Approve a pending device (one that claimed enrolment gets its broker "
+                     "account)")
+def approve(id: str, caller: Caller = Depends(require_token),
+            svc: Services = Depends(services)) -> Any:
+    assert svc.enrolment is not None
+    return svc.enrolment.approve(id, caller.name) or svc.registry.approve(id)
+
+
+@router.post("/devices/import", dependencies=[allow(TECHNICIAN)],
+             response_model=m.CardImported, status_code=201,
+             summary="Import a device's card (thanthien-provision): registry, hamlet or desk, "
+                     "camera key, broker account",
+             openapi_extra=body_limit(MAX_CARD_BYTES))
+def import_card(body: dict[str, Any] = Body(..., description="the card's JSON"),
+                replace: bool = Query(False, description="the id is known: new hardware takes "
+                                      "its place and its old credentials are refused"),
+                caller: Caller = Depends(require_token),
+                svc: Services = Depends(services)) -> Any:
+    assert svc.cards is not None
+    try:
+        card = DeviceCard.from_dict(body)
+    except CardError as exc:
+        raise InvalidRequest(str(exc)) from None
+    return svc.cards.import_card(card, replace=replace, user=caller.name)
+
+
+@router.post("/enrolments", dependencies=[allow(TECHNICIAN)],
+             response_model=m.EnrolmentToken, status_code=201,
+             summary="A one-time enrolment token for a device that will claim its identity")
+def create_enrolment(body: m.EnrolmentCreate, caller: Caller = Depends(require_token),
+                     svc: Services = Depends(services)) -> Any:
+    assert svc.enrolment is not None
+    return svc.enrolment.create(body.device_id, body.role, hamlet=body.hamlet, desk=body.desk,
+                                label=body.label, ttl_s=body.ttl_h * 3600, user=caller.name)
+
+
+@router.get("/enrolments", dependencies=[allow(TECHNICIAN)],
+            response_model=list[m.Enrolment],
+            summary="Enrolment tokens not yet used up: open, or claimed and awaiting approval")
+def list_enrolments(pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return enrolment.list_enrolments(db)
+
+
+@public.post("/enrol", response_model=m.EnrolStatus,
+             summary="A device claims its enrolment (and polls it, with the same body)")
+def enrol(body: m.EnrolClaim, svc: Services = Depends(services)) -> Any:
+    assert svc.enrolment is not None
+    return svc.enrolment.claim(body.token, body.model_dump())
 
 
 @router.post("/devices/{id}/revoke", dependencies=[allow(TECHNICIAN)],
