@@ -54,7 +54,7 @@ def hardware_serial(root: pathlib.Path = pathlib.Path("/")) -> tuple[str, str | 
     if not serial:
         raise ConfigError("cannot read this board's serial (device tree, /proc/cpuinfo or "
                           "/etc/machine-id)")
-    return serial.lstrip("0") or serial, model
+    return serial, model
 
 
 def enrol_if_needed(path: str | pathlib.Path, *, stop: threading.Event | None = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import pathlib
 import sqlite3
 import subprocess
 import sys
@@ -13,16 +15,20 @@ from controller.cli import main as controller_main
 from node_runtime.config import load_config
 from provisioning.cli import main as provision_main
 
+WHEELS = pathlib.Path(__file__).resolve().parent.parent / ".cache" / "wheelhouse"
+
 
 def test_offline_provisioning_then_import_lets_the_device_in(tmp_path, broker, make_controller):
     out = tmp_path / "sd-card"
-    assert provision_main(["speaker-ap4-01", "--role", "speaker", "--hamlet", "Ấp 4",
-                           "--mqtt-port", str(broker.port), "--data-dir", str(tmp_path / "n"),
-                           "--out", str(out)]) == 0
-    config = load_config(out / "node.toml")
+    assert provision_main(["bundle", "speaker-ap4-01", "--role", "speaker", "--hamlet", "Ấp 4",
+                           "--mqtt-host", "127.0.0.1", "--mqtt-port", str(broker.port),
+                           "--host-wheels", "--wheels-cache", str(WHEELS), "--out",
+                           str(out)]) == 0
+    config = load_config(out / "boot" / "thanthien" / "node.toml")
     data = tmp_path / "controller"
-    assert controller_main(["--data", str(data), "device", "import", str(out / "broker-account"),
-                            "--role", "speaker", "--broker-dir", str(broker.config.directory)]) == 0
+    assert controller_main(["--data", str(data), "device", "import",
+                            str(out / "speaker-ap4-01.card.json"),
+                            "--broker-dir", str(broker.config.directory)]) == 0
     broker.process.reload()
     # The broker accepts the password that only the device's file holds.
     result = subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-u", config.device_id,
@@ -46,8 +52,9 @@ def test_device_add_writes_account_registry_and_node_file(tmp_path, capsys):
 
 
 def test_bad_device_id_is_refused_with_reason(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "provisioning.cli", "Loa Ap 1", "--role",
-                             "speaker", "--out", str(tmp_path)], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "provisioning.cli", "bundle", "Loa Ap 1",
+                             "--role", "speaker", "--mqtt-host", "h", "--out", str(tmp_path)],
+                            capture_output=True, text=True)
     assert result.returncode == 2 and "invalid device id 'Loa Ap 1'" in result.stderr
 
 
@@ -137,16 +144,17 @@ def test_reserved_or_malformed_device_ids_refused_by_add_import_and_provision(
     with pytest.raises(SystemExit) as add:
         controller_main(["--data", data, "device", "add", device_id, "--role", "kiosk",
                          "--broker-dir", str(broker), "--out", str(tmp_path / "n.toml")])
-    account = tmp_path / "account"
-    account.write_text(f"{device_id}:$7$101$c2FsdA==$aGFzaA==\n")
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({"format": "thanthien-card/1", "device_id": device_id,
+                                "role": "kiosk", "password_hash": "$7$101$c2FsdA==$aGFzaA=="}))
     with pytest.raises(SystemExit) as imp:
-        controller_main(["--data", data, "device", "import", str(account), "--role", "kiosk",
+        controller_main(["--data", data, "device", "import", str(card),
                          "--broker-dir", str(broker)])
     assert add.value.code == imp.value.code == 2
     assert (broker / "passwd").read_text() == before
     err = capsys.readouterr().err
     assert "reserved" in err if device_id == "controller" else "invalid device id" in err
-    provision = subprocess.run([sys.executable, "-m", "provisioning.cli", device_id, "--role",
-                                "kiosk", "--out", str(tmp_path / "p")], capture_output=True,
-                               text=True)
+    provision = subprocess.run([sys.executable, "-m", "provisioning.cli", "bundle", device_id,
+                                "--role", "kiosk", "--mqtt-host", "h", "--out",
+                                str(tmp_path / "p")], capture_output=True, text=True)
     assert provision.returncode == 2 and "device id" in provision.stderr

@@ -88,7 +88,7 @@ def _attach(db: sqlite_utils.Database, card: DeviceCard, user: str | None) -> No
     if card.camera_key:
         db.execute("UPDATE camera_keys SET pinned = 0 WHERE camera = ?", (card.device_id,))
         db.execute("INSERT INTO camera_keys (camera, public_key, first_seen, last_seen, pinned,"
-                   " accepted, accepted_by) VALUES (?, ?, ?, NULL, 1, ?, ?)"
+                   " accepted, accepted_by) VALUES (?, ?, ?, ?, 1, ?, ?)"
                    " ON CONFLICT DO UPDATE SET pinned = 1, accepted = excluded.accepted,"
                    " accepted_by = excluded.accepted_by",
                    (card.device_id, card.camera_key, now, now, now, user or "card"))
