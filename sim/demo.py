@@ -5,7 +5,7 @@ accounts, the controller's database, each device's node file and outbox,
 and the logs. The API is HTTPS, as in a commune, with a throwaway CA of the
 demo's own in ``.demo/tls/`` (``ca.crt`` is what curl, the demo's own
 requests and the speakers trust). It writes the API base URL to
-``.demo/api-url``, an admin token to ``.demo/admin-token`` and the console's
+``.demo/api-url`` (and the broker's port to ``.demo/mqtt-port``), an admin token to ``.demo/admin-token`` and the console's
 admin name and password to ``.demo/admin-password``, and stops everything on
 Ctrl-C or SIGTERM.
 """
@@ -79,6 +79,8 @@ class Demo:
         self.root.mkdir(exist_ok=True)
         (self.root / "logs").mkdir(exist_ok=True)
         broker = BrokerConfig(self.root / "broker", port=free_port())
+        # For a device provisioned by hand against the demo (docs/provisioning.md).
+        (self.root / "mqtt-port").write_text(f"{broker.port}\n")
         controller_password = new_password()
         broker.set_user(CONTROLLER_USER, controller_password)
         password_file = self.root / "broker" / "controller-password"
