@@ -45,6 +45,7 @@ from controller.web.auth import TokenCheck
 from controller.web.deps import Services
 from controller.web.server import HttpServer
 from node_runtime.config import MqttSettings
+from provisioning.card import DeviceCard
 from wire.camera import (
     EVENT_CAMERA_KEY,
     EVENT_CLIP_STATE,
@@ -144,11 +145,18 @@ class Controller:
         self.revocation = Revocation(self.registry, broker)
         self.broadcasts = Broadcasts(self.writer, self.readers, self.desired_config)
         self.roster = Roster(self.writer, self.readers, self.desired_config)
-        self.cards = Cards(self.registry, broker, desk_changed=self.roster.push)
+        self.cards = Cards(self.registry, broker, imported=self._card_imported)
         self.enrolment = Enrolment(self.cards)
         self.public_info = PublicInfo(self.writer, self.readers, self.desired_config)
         self.screenshots = Screenshots(self.writer, self.commands)
         self.hub.attach(self.registry, self.ingestor, self.commands)
+
+    def _card_imported(self, card: DeviceCard) -> None:
+        """A device put into service gets its config at once, not at the next refresh."""
+        if card.role == "kiosk" and card.desk:
+            self.roster.push(card.desk)
+        elif card.role == "speaker":
+            self.broadcasts.push([card.device_id])
 
     def _attach_cameras(self) -> None:
         """The desk cameras: a hold after each dissatisfied rating, their events."""

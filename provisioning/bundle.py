@@ -52,6 +52,9 @@ class Site:
     ntp_servers: tuple[str, ...] = NTP_SERVERS
     admin_user: str | None = "kythuat"
     ssh_keys: tuple[str, ...] = ()
+    #: False: the broker listens in plain MQTT (a demo, a broker on the device's own
+    #: machine); the CA then checks only the controller's HTTPS.
+    mqtt_tls: bool = True
 
     def __post_init__(self) -> None:
         if self.release not in RELEASES:
@@ -121,13 +124,16 @@ def write_bundle(device: Device, site: Site, out: pathlib.Path, *, wheels: pathl
         pem, public_key = new_camera_key()
         _private(card_dir / "camera.key", pem)
         secrets.append(pem.decode().splitlines()[1])
-    settings = ({"controller_url": site.controller_url}
-                if device.role == "speaker" and site.controller_url else None)
+    settings: dict[str, str] = {}
+    if device.role == "speaker" and site.controller_url:
+        settings["controller_url"] = site.controller_url
+    if site.ca_file and not site.mqtt_tls and device.role in ("speaker", "kiosk"):
+        settings["controller_ca"] = CARD_CA
     enrol = {"token": enrol_token, "controller_url": site.controller_url} if enrol_token \
         else None
     _private(card_dir / "node.toml", node_file_text(
         identity, mqtt_host=site.mqtt_host, mqtt_port=site.mqtt_port, data_dir=DATA_DIR,
-        tls_ca=CARD_CA if site.ca_file else None, role_settings=settings,
+        tls_ca=CARD_CA if site.ca_file and site.mqtt_tls else None, role_settings=settings,
         enrol=enrol).encode())
     if site.ca_file:
         shutil.copyfile(site.ca_file, card_dir / "ca.crt")

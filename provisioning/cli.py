@@ -28,8 +28,8 @@ from wire.errors import ThanthienError
 DEFAULT_CACHE = pathlib.Path(os.environ.get("XDG_CACHE_HOME", pathlib.Path.home() / ".cache")
                              ) / "thanthien" / "wheelhouse"
 ROLES = ("kiosk", "speaker", "camera")
-SITE_KEYS = ("mqtt_host", "mqtt_port", "ca", "controller_url", "wifi_ssid", "wifi_key", "apn",
-             "os", "ntp", "admin_user", "ssh_key", "wheels_cache")
+SITE_KEYS = ("mqtt_host", "mqtt_port", "mqtt_plain", "ca", "controller_url", "wifi_ssid",
+             "wifi_key", "apn", "os", "ntp", "admin_user", "ssh_key", "wheels_cache")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,6 +77,8 @@ def _site_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--site", type=pathlib.Path, help="a TOML file of the settings below")
     p.add_argument("--mqtt-host", help="the broker's name on the commune network")
     p.add_argument("--mqtt-port", type=int)
+    p.add_argument("--mqtt-plain", action="store_true", default=None, help="the broker "
+                   "speaks plain MQTT (the demo's): the CA checks only the controller")
     p.add_argument("--ca", type=pathlib.Path, help="the commune CA's certificate (the "
                    "controller's /etc/thanthien/tls/ca.crt): TLS on")
     p.add_argument("--controller-url", help="e.g. https://xa-tan-an.local:8443")
@@ -119,6 +121,7 @@ def _site(values: dict[str, Any]) -> Site:
     ntp = values.get("ntp")
     return Site(
         mqtt_host=values["mqtt_host"], mqtt_port=int(values.get("mqtt_port", 8883)),
+        mqtt_tls=not values.get("mqtt_plain", False),
         controller_url=values.get("controller_url"),
         ca_file=pathlib.Path(values["ca"]) if values.get("ca") else None,
         network=Network(ssid=values.get("wifi_ssid"), psk=values.get("wifi_key"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import sqlite_utils
@@ -28,10 +29,12 @@ class Cards:
     """Imports cards into the registry and the broker (``broker`` None: registry only)."""
 
     def __init__(self, registry: Registry, broker: BrokerConfig | None, *,
-                 desk_changed: Any = None):
+                 imported: Callable[[DeviceCard], None] | None = None):
         self.registry = registry
         self.broker = broker
-        self._desk_changed = desk_changed  # called with a desk id whose kiosk changed
+        #: Called after a card is imported: the service sends a kiosk its desk and a
+        #: speaker its hamlet's schedule at once.
+        self._imported = imported
 
     def parse(self, text: str | bytes, source: str = "card") -> DeviceCard:
         try:
@@ -54,8 +57,8 @@ class Cards:
                                     "ask for a replacement to do so"), id=card.device_id)
         self.registry.add(card.device_id, card.role, label=card.label, hamlet=card.hamlet)
         self.registry.writer.call(lambda db: _attach(db, card, user))
-        if card.desk and card.role == "kiosk" and self._desk_changed:
-            self._desk_changed(card.desk)
+        if self._imported is not None:
+            self._imported(card)
         broker_reloaded = False
         if self.broker is not None:
             self.broker.add_hashed(card.device_id, card.password_hash)
