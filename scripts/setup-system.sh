@@ -13,6 +13,7 @@ packages=(
   ffmpeg                        # ffprobe reads the cameras' segments back in the tests
   cloud-init                    # its schema check validates the cards' user-data
   zbar-tools poppler-utils      # the labels' QR codes read back (zbarimg), PDFs rendered
+  python3-pyaudio               # a card's first boot under test: what apt gives a Pi's speaker
 )
 # npm installs the pinned web assets the controller serves (package-lock.json);
 # a machine that already has Node.js keeps its own.
