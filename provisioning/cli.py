@@ -19,17 +19,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from provisioning import wheelhouse
+from provisioning import site, wheelhouse
 from provisioning.batch import read_devices, write_batch
 from provisioning.bundle import RELEASES, Bundle, Device, Site, write_bundle
-from provisioning.network import Network
+from provisioning.site import make_site, read_site
 from wire.errors import ThanthienError
 
-DEFAULT_CACHE = pathlib.Path(os.environ.get("XDG_CACHE_HOME", pathlib.Path.home() / ".cache")
-                             ) / "thanthien" / "wheelhouse"
 ROLES = ("kiosk", "speaker", "camera")
-SITE_KEYS = ("mqtt_host", "mqtt_port", "mqtt_plain", "ca", "controller_url", "wifi_ssid",
-             "wifi_key", "apn", "os", "ntp", "admin_user", "ssh_key", "wheels_cache")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     wh.add_argument("--role", required=True, choices=ROLES)
     wh.add_argument("--os", default="trixie", choices=RELEASES)
     wh.add_argument("--host", action="store_true", help="for this machine instead (tests)")
-    wh.add_argument("--wheels-cache", type=pathlib.Path, default=DEFAULT_CACHE)
+    wh.add_argument("--wheels-cache", type=pathlib.Path, default=site.DEFAULT_CACHE)
     wh.add_argument("--refresh", action="store_true")
     lab = sub.add_parser("label", help="a device's label (PNG and PDF) again")
     lab.add_argument("device_id")
@@ -96,41 +92,12 @@ def _site_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if args.site:
-        import tomllib
-        try:
-            values = tomllib.loads(args.site.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{args.site}: not valid TOML: {exc}") from None
-        unknown = sorted(set(values) - set(SITE_KEYS))
-        if unknown:
-            raise ValueError(f"{args.site}: unknown setting(s) {unknown}; known: "
-                             f"{', '.join(SITE_KEYS)}")
-    for key in SITE_KEYS:
+    values: dict[str, Any] = read_site(args.site) if args.site else {}
+    for key in site.KEYS:
         if getattr(args, key, None) is not None:
             values[key] = getattr(args, key)
     values.setdefault("wifi_key", os.environ.get("THANTHIEN_WIFI_KEY"))
-    if not values.get("mqtt_host"):
-        raise ValueError("the broker's host is needed: --mqtt-host (or mqtt_host in --site)")
     return values
-
-
-def _site(values: dict[str, Any]) -> Site:
-    ssh = values.get("ssh_key")
-    ntp = values.get("ntp")
-    return Site(
-        mqtt_host=values["mqtt_host"], mqtt_port=int(values.get("mqtt_port", 8883)),
-        mqtt_tls=not values.get("mqtt_plain", False),
-        controller_url=values.get("controller_url"),
-        ca_file=pathlib.Path(values["ca"]) if values.get("ca") else None,
-        network=Network(ssid=values.get("wifi_ssid"), psk=values.get("wifi_key"),
-                        apn=values.get("apn")),
-        release=values.get("os", "trixie"),
-        admin_user=values.get("admin_user", "kythuat"),
-        ssh_keys=tuple(pathlib.Path(ssh).read_text().split("\n")[:1]) if ssh else (),
-        **({"ntp_servers": tuple(s.strip() for s in ntp.split(",") if s.strip())}
-           if ntp else {}))
 
 
 def _wheels(role: str, release: str, cache: pathlib.Path, host: bool) -> pathlib.Path:
@@ -158,23 +125,23 @@ def _run(args: argparse.Namespace) -> int:
         print("wrote " + " and ".join(str(p) for p in paths))
         return 0
     values = _settings(args)
-    site = _site(values)
-    cache = pathlib.Path(values.get("wheels_cache") or DEFAULT_CACHE)
+    where = make_site(values)
+    cache = site.wheels_cache(values)
     if args.command == "batch":
         devices = read_devices(args.csv.read_text(encoding="utf-8"), source=str(args.csv))
-        wheels = {r: _wheels(r, site.release, cache, args.host_wheels)
+        wheels = {r: _wheels(r, where.release, cache, args.host_wheels)
                   for r in {d.role for d in devices}}
-        bundles = write_batch(devices, site, args.out, wheels)
+        bundles = write_batch(devices, where, args.out, wheels)
         for bundle in bundles:
-            _labelled(bundle, site, bundle.boot.parent)
+            _labelled(bundle, where, bundle.boot.parent)
         print(f"wrote {len(bundles)} bundles under {args.out}; import the cards with "
               f"'thanthien-controller device import {args.out}/*/*.card.json'")
         return 0
     device = Device(args.device_id, args.role, args.hamlet, args.desk, args.label)
-    bundle = write_bundle(device, site, args.out, boot=args.boot,
-                          wheels=_wheels(args.role, site.release, cache, args.host_wheels),
+    bundle = write_bundle(device, where, args.out, boot=args.boot,
+                          wheels=_wheels(args.role, where.release, cache, args.host_wheels),
                           enrol_token=args.enrol_token)
-    _labelled(bundle, site, args.out)
+    _labelled(bundle, where, args.out)
     print(f"wrote the card's files in {bundle.boot}")
     if bundle.card_file:
         print(f"card for the controller: {bundle.card_file} (thanthien-controller device "
@@ -184,12 +151,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _labelled(bundle: Bundle, site: Site, out: pathlib.Path) -> None:
-    if not site.controller_url:
+def _labelled(bundle: Bundle, where: Site, out: pathlib.Path) -> None:
+    if not where.controller_url:
         return
     from provisioning.label import LabelInfo, write_label
     d = bundle.device
-    write_label(LabelInfo(d.device_id, d.role, site.controller_url, d.hamlet, d.desk), out)
+    assert where.controller_url
+    write_label(LabelInfo(d.device_id, d.role, where.controller_url, d.hamlet, d.desk), out)
 
 
 if __name__ == "__main__":
