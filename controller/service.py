@@ -24,6 +24,7 @@ from controller.db.connection import ReaderPool, check_or_set_aside, connect
 from controller.db.migrations import migrate
 from controller.db.writer import Writer
 from controller.fleet import presence, rate_limit
+from controller.fleet.bundles import Bundles
 from controller.fleet.cards import Cards
 from controller.fleet.commands import Commands, store_result
 from controller.fleet.desired_config import DesiredConfig, store_applied
@@ -74,6 +75,7 @@ class Controller:
         http_host: str = "127.0.0.1", http_port: int = 8080, sweep_interval: float = 5.0,
         media_dir: str | pathlib.Path | None = None,
         clips_dir: str | pathlib.Path | None = None, clips_quota: int = clips.QUOTA_BYTES,
+        device_site: str | pathlib.Path | None = None,
         hold_before_s: float = HOLD_BEFORE_S, hold_after_s: float = HOLD_AFTER_S,
         broker_passwd: str | pathlib.Path | None = None,
         http_workers: int = 16, readers: int = 8, header_timeout: float = 10.0,
@@ -102,6 +104,7 @@ class Controller:
             db.close()  # a constructor that fails closes what it opened
             raise
         try:
+            self._device_site = pathlib.Path(device_site) if device_site else None
             self._build(mqtt, media_dir, broker_passwd)
             self.cameras = Cameras(self.writer, self.readers, self.commands, self.alerts,
                                    clips_dir or self.db_path.parent / "clips",
@@ -147,6 +150,7 @@ class Controller:
         self.roster = Roster(self.writer, self.readers, self.desired_config)
         self.cards = Cards(self.registry, broker, imported=self._card_imported)
         self.enrolment = Enrolment(self.cards)
+        self.bundles = Bundles(self.cards, self.enrolment, self._device_site)
         self.public_info = PublicInfo(self.writer, self.readers, self.desired_config)
         self.screenshots = Screenshots(self.writer, self.commands)
         self.hub.attach(self.registry, self.ingestor, self.commands)
@@ -175,7 +179,7 @@ class Controller:
             screenshots=self.screenshots, audio_library=self.audio_library,
             broadcasts=self.broadcasts, sessions=self.sessions, revocation=self.revocation,
             health=self.health, public_info=self.public_info, cameras=self.cameras,
-            cards=self.cards, enrolment=self.enrolment)
+            cards=self.cards, enrolment=self.enrolment, bundles=self.bundles)
 
     def _audit(self, entry: dict[str, object]) -> None:
         """Record a state-changing request through the writer (not waited for); anonymous

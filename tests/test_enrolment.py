@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pathlib
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -181,3 +183,45 @@ def test_cli_imports_cards_and_replacement_closes_the_old_connection(tmp_path, b
         assert not node.session.is_connected.is_set()
     assert ctl.reader().execute("SELECT public_key FROM camera_keys WHERE pinned = 1"
                                 ).fetchone() == ("cd" * 32,)
+
+
+def test_the_console_makes_a_bundle_and_imports_its_card(tmp_path, broker, make_controller):
+    """One device at a time from the console: the controller writes the bundle from its
+    site settings for devices and the wheelhouse prepared beside it, imports the card."""
+    import io
+    import shutil
+    import zipfile
+
+    from provisioning import wheelhouse
+    host = pathlib.Path(__file__).resolve().parent.parent / ".cache" / "wheelhouse" / \
+        f"speaker-{wheelhouse.Target.host().name}"
+    cache = tmp_path / "wheels"
+    shutil.copytree(host, cache / "speaker-aarch64-py313")  # what a Pi on Trixie would get
+    site = tmp_path / "site.toml"
+    site.write_text(f'mqtt_host = "xa-tan-an.local"\nmqtt_port = 8883\n'
+                    f'controller_url = "https://xa-tan-an.local:8443"\n'
+                    f'wheels_cache = "{cache}"\nwifi_ssid = "UBND"\n')
+    ctl = make_controller(device_site=site)
+    token = ctl.writer.call(lambda db: create_token(db, "kythuat"))
+    headers = {"Authorization": f"Bearer {token}"}
+    answer = requests.post(ctl.api_url + "/api/v1/devices/bundle", headers=headers, timeout=60,
+                           json={"device_id": "loa-cay-gao-2", "role": "speaker",
+                                 "hamlet": "Ấp Cây Gáo", "wifi_key": "mat-khau-wifi-2026"})
+    assert answer.status_code == 201, answer.text
+    assert answer.headers["content-type"] == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(answer.content)).namelist()
+    assert {"boot/user-data", "boot/network-config", "boot/thanthien/node.toml",
+            "boot/thanthien/firstboot.sh", "loa-cay-gao-2-label.pdf"} <= set(names)
+    assert any(n.startswith("boot/thanthien/wheels/thanthien-") for n in names)
+    device = requests.get(ctl.api_url + "/api/v1/devices/loa-cay-gao-2", headers=headers,
+                          timeout=10).json()
+    assert (device["status"], device["hamlet"]) == ("approved", "Ấp Cây Gáo")
+    assert not list(pathlib.Path(tempfile.gettempdir()).glob("thanthien-bundle-*"))
+    again = requests.post(ctl.api_url + "/api/v1/devices/bundle", headers=headers, timeout=60,
+                          json={"device_id": "loa-cay-gao-2", "role": "speaker",
+                                "wifi_key": "mat-khau-wifi-2026"})
+    assert again.status_code == 400 and "already registered" in again.json()["error"]
+    bad = requests.post(ctl.api_url + "/api/v1/devices/bundle", headers=headers, timeout=60,
+                        json={"device_id": "cam-1", "role": "camera",
+                              "wifi_key": "mat-khau-wifi-2026"})
+    assert bad.status_code == 400 and "not a prepared wheelhouse" in bad.json()["error"]

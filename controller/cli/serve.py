@@ -62,6 +62,9 @@ def add_parser(sub: Any) -> None:
                        help="and after it (default %(default)s)")
     serve.add_argument("--clips-quota-gb", type=float, default=clips.QUOTA_BYTES / 2**30,
                        help="room the clips may take, in GiB (default %(default)s)")
+    serve.add_argument("--device-site", metavar="FILE",
+                       help="site settings for devices' cards made in the console (the keys "
+                            "of thanthien-provision --site; see docs/provisioning.md)")
 
 
 def run(args: argparse.Namespace, data: pathlib.Path) -> int:
@@ -81,6 +84,7 @@ def run(args: argparse.Namespace, data: pathlib.Path) -> int:
                     http_port=args.http_port, broker_passwd=args.broker_passwd,
                     media_dir=args.media_dir, clips_dir=args.clips_dir,
                     clips_quota=int(args.clips_quota_gb * 2**30),
+                    device_site=args.device_site,
                     hold_before_s=args.hold_before_min * 60,
                     hold_after_s=args.hold_after_min * 60,
                     http_workers=args.http_workers,

@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlite_utils
 
-from controller.errors import Forbidden, InvalidRequest, NotFound, _t
+from controller.errors import Forbidden, InvalidRequest, _t
 from controller.fleet.cards import Cards
 from provisioning.card import CardError, DeviceCard
 
@@ -161,7 +161,3 @@ def list_enrolments(db: sqlite_utils.Database, *, now: float | None = None
         item["expired"] = item["expires"] <= now
     return out
 
-
-def check_exists(db: sqlite_utils.Database, device_id: str) -> None:
-    if db.execute("SELECT 1 FROM enrolments WHERE device_id = ?", (device_id,)).fetchone() is None:
-        raise NotFound(_t("no enrolment for {id!r}"), id=device_id)

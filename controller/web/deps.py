@@ -13,6 +13,7 @@ from controller.broadcasts.items import Broadcasts
 from controller.cameras import Cameras
 from controller.db.connection import ReaderPool
 from controller.db.writer import Writer
+from controller.fleet.bundles import Bundles
 from controller.fleet.cards import Cards
 from controller.fleet.commands import Commands
 from controller.fleet.desired_config import DesiredConfig
@@ -55,6 +56,7 @@ class Services:
     #: Devices provisioned elsewhere: their cards, and enrolment by claim.
     cards: Cards | None = None
     enrolment: Enrolment | None = None
+    bundles: Bundles | None = None
 
 
 def services(request: Request) -> Services:

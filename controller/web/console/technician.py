@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse
 from controller.access.roles import OPERATOR, TECHNICIAN, Caller
 from controller.db.connection import ReaderPool
 from controller.errors import ControllerError, message_of
-from controller.fleet import commands, desired_config, registry
+from controller.fleet import commands, desired_config, enrolment, registry
 from controller.web.auth import allow, require_token
 from controller.web.console.render import N_, PAGE, MenuItem, add_to_menu, render
 from controller.web.deps import Services, readers, services
@@ -53,6 +53,8 @@ COMMAND_LABELS = {
 }
 #: Words of command statuses, translated in the templates.
 STATUSES = (N_("sent"), N_("done"), N_("failed"), N_("expired"), N_("unknown"))
+#: Roles a device may enrol as (the choices of the enrolment form).
+ENROL_ROLES = ("kiosk", "speaker", "camera")
 
 
 # -- the list ---------------------------------------------------------------------------
@@ -62,16 +64,20 @@ STATUSES = (N_("sent"), N_("done"), N_("failed"), N_("expired"), N_("unknown"))
 def devices(request: Request, caller: Caller = Depends(require_token),
             pool: ReaderPool = Depends(readers)) -> HTMLResponse:
     """Approved devices with their health (offline ones first, highlighted), pending
-    devices to approve, revoked ones."""
+    devices to approve (with the serial of hardware that claimed an enrolment), revoked
+    ones; for technicians, the forms putting devices into service (a card's import, an
+    enrolment token) and the enrolment tokens not yet used up."""
+    may_act = caller.may((TECHNICIAN,))
     with pool.connection() as db:
         rows = registry.list_devices(db)
+        enrolments = enrolment.list_enrolments(db) if may_act else []
     approved = sorted((d for d in rows if d["status"] == "approved"),
                       key=lambda d: (d["online"], d["id"]))
     return render(request, "technician_devices.html", caller=caller,
                   approved=approved,
                   pending=[d for d in rows if d["status"] == "pending"],
                   revoked=[d for d in rows if d["status"] == "revoked"],
-                  may_act=caller.may((TECHNICIAN,)))
+                  enrolments=enrolments, roles=ENROL_ROLES, may_act=may_act)
 
 
 # -- one device --------------------------------------------------------------------------

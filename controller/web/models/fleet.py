@@ -208,3 +208,19 @@ class EnrolClaim(RequestBody):
 class EnrolStatus(ResponseBody):
     device_id: str
     status: Literal["pending", "approved"]
+
+
+class BundleCreate(RequestBody):
+    device_id: str = Field(max_length=63)
+    role: Literal["kiosk", "speaker", "camera"]
+    hamlet: str | None = Field(None, max_length=100)
+    desk: str | None = Field(None, max_length=63)
+    label: str | None = Field(None, max_length=100)
+    os: Literal["trixie", "bookworm"] | None = Field(None, description="default: the site's")
+    wifi_ssid: str | None = Field(None, max_length=32)
+    wifi_key: str | None = Field(None, max_length=64, description="used for this card only; "
+                                 "never stored")
+    apn: str | None = Field(None, max_length=100)
+    enrol: bool = Field(False, description="enrol by claim (a one-time token in the bundle) "
+                                           "instead of importing its card now")
+    replace: bool = Field(False, description="the id is known: new hardware takes its place")

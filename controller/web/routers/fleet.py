@@ -5,14 +5,23 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from controller.access.roles import LEADER, OPERATOR, TECHNICIAN, Caller
 from controller.db.connection import ReaderPool
 from controller.documents import reports
 from controller.errors import InvalidRequest
-from controller.fleet import commands, desired_config, enrolment, ingest, presence, registry
+from controller.fleet import (
+    bundles,
+    commands,
+    desired_config,
+    enrolment,
+    ingest,
+    presence,
+    registry,
+)
 from controller.ratings import screenshots
 from controller.web.auth import allow, require_token
 from controller.web.deps import Services, readers, services
@@ -90,6 +99,20 @@ def import_card(body: dict[str, Any] = Body(..., description="the card's JSON"),
     except CardError as exc:
         raise InvalidRequest(str(exc)) from None
     return svc.cards.import_card(card, replace=replace, user=caller.name)
+
+
+@router.post("/devices/bundle", dependencies=[allow(TECHNICIAN)],
+             response_class=FileResponse, status_code=201,
+             responses={201: {"content": {"application/zip": {}}}},
+             summary="A device's boot-partition bundle and label (zip), its card imported "
+                     "(or, with enrol, a one-time token in it)")
+def make_bundle(body: m.BundleCreate, caller: Caller = Depends(require_token),
+                svc: Services = Depends(services)) -> FileResponse:
+    assert svc.bundles is not None
+    archive = svc.bundles.make(body.model_dump(), caller.name)
+    return FileResponse(archive, status_code=201, media_type="application/zip",
+                        filename=archive.name,
+                        background=BackgroundTask(bundles.remove, archive))
 
 
 @router.post("/enrolments", dependencies=[allow(TECHNICIAN)],
