@@ -349,3 +349,28 @@ def test_a_speaker_cannot_file_ratings_nor_a_kiosk_play_receipts(controller, mak
         "SELECT reason FROM quarantine").fetchall())
     assert reasons == ["ValueError: a kiosk may not file playback events (only speaker, sim)",
                        "ValueError: a speaker may not file rating events (only kiosk, sim)"]
+
+
+def test_a_kiosk_with_an_untrusted_clock_is_attributed_by_the_controllers_time(
+        controller, make_node, api, monkeypatch):
+    """After a power cut without a clock battery the kiosk's clock may be years off: the
+    officer on duty, the day and the hour come from when the controller received the
+    rating, and the rating says so."""
+    from wire import messages
+    node = make_node("kiosk-c20", controller=controller)
+    node.outbox._clock_synced = lambda: False
+    on_duty(api, "kiosk-c20", "lan")
+    monkeypatch.setattr(messages, "utc_now", lambda: dt.datetime(2020, 1, 1, 3, tzinfo=dt.UTC))
+    rate(node, 4, ts_local="2020-01-01T10:00:00+07:00")  # the kiosk's wrong idea of now
+    monkeypatch.undo()
+    got = wait_for(lambda: api("GET", "/api/v1/ratings", device="kiosk-c20",
+                               since="2000-01-01T00:00:00Z"))
+    local = dt.datetime.now(dt.timezone(dt.timedelta(hours=7)))
+    assert got[0]["officer"] == "lan" and got[0]["time_source"] == "controller"
+    assert got[0]["ts"].startswith("2020-01-01")  # the kiosk's own time, kept
+    assert got[0]["local_day"] == local.date().isoformat()
+    assert abs(got[0]["local_hour"] - local.hour) in (0, 1, 23)
+    trusted = make_node("kiosk-c21", controller=controller)
+    rate(trusted, 1)
+    assert wait_for(lambda: api("GET", "/api/v1/ratings", device="kiosk-c21"))[0][
+        "time_source"] == "device"

@@ -53,6 +53,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("device_presence", (fleet.PRESENCE,)),
     Migration("cameras", (cameras.CAMERAS,)),
     Migration("enrolment", (fleet.ENROLMENT,)),
+    Migration("rating_time_source", (ratings.TIME_SOURCE,)),
 )
 
 

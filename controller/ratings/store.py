@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from controller.broadcasts.schedule import TIMEZONE
 from controller.errors import InvalidRequest, _t
 from controller.ratings.roster import desk_of_kiosk, officer_on_duty
 from wire.messages import MessageError, format_ts, json_text, parse_ts, utc_now
@@ -91,19 +93,27 @@ def store_rating(db: sqlite_utils.Database, event: dict[str, Any]) -> dict[str, 
     # showed (its desk_id, its officer) stays in ``data`` but a kiosk's word (a tampered
     # card, a stale config) cannot move a rating to another desk or officer.
     desk = desk_of_kiosk(db, event["device"])
-    when = event["ts"] if event["clock_synced"] else format_ts(utc_now())
+    # A kiosk whose clock is not trusted (a power cut, no clock battery, no network) may be
+    # hours or years off: the officer on duty, the day and the hour come from when the
+    # controller received the rating, and the row says so.
+    when, source = event["ts"], "device"
+    if not event["clock_synced"]:
+        now = utc_now()
+        when, source = format_ts(now), "controller"
+        local = now.astimezone(ZoneInfo(TIMEZONE)).isoformat()
     officer = officer_on_duty(db, desk, when) if desk else None
     values = (event["id"], event["device"], event["ts"], level, scale,
               int(bool(data.get("misuse"))), json_text(data), desk,
               officer, local[:10], int(local[11:13]),
-              int(meaning.satisfied), int(meaning.dissatisfied), json.dumps(reasons), code)
+              int(meaning.satisfied), int(meaning.dissatisfied), json.dumps(reasons), code,
+              source)
     db.execute(_INSERT, (*values, event["device"]))
     return _row(values, data, reasons)
 
 
 _COLUMNS = ("event_id, device, ts, level, scale, misuse, data, desk, officer, local_day,"
-            " local_hour, satisfied, dissatisfied, reasons, dossier_code")
-_INSERT = f"INSERT INTO ratings ({_COLUMNS}, kiosk) VALUES ({', '.join('?' * 16)})"
+            " local_hour, satisfied, dissatisfied, reasons, dossier_code, time_source")
+_INSERT = f"INSERT INTO ratings ({_COLUMNS}, kiosk) VALUES ({', '.join('?' * 17)})"
 
 
 def _code(value: Any) -> str | None:
@@ -123,7 +133,8 @@ def _row(r: tuple[Any, ...], data: dict[str, Any], reasons: list[str]) -> dict[s
     return {"id": r[0], "device": r[1], "ts": r[2], "level": r[3], "scale": r[4],
             "misuse": bool(r[5]), "data": data, "desk": r[7], "officer": r[8],
             "local_day": r[9], "local_hour": r[10], "satisfied": bool(r[11]),
-            "dissatisfied": bool(r[12]), "reasons": reasons, "dossier_code": r[14]}
+            "dissatisfied": bool(r[12]), "reasons": reasons, "dossier_code": r[14],
+            "time_source": r[15]}
 
 
 def rating_filter(*, since: str | None = None, until: str | None = None,

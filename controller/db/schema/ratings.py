@@ -132,3 +132,8 @@ CREATE INDEX ratings_stats ON ratings (ts, misuse, officer, desk, local_day, loc
     level, satisfied, dissatisfied);
 CREATE INDEX cases_status_created ON cases (status, created)
 """
+
+#: Where a rating's officer, day and hour came from: the kiosk's clock (``device``), or,
+#: when the kiosk's clock was not trusted, when the controller received it.
+TIME_SOURCE = ("ALTER TABLE ratings ADD COLUMN time_source TEXT NOT NULL DEFAULT 'device'"
+               " CHECK (time_source IN ('device', 'controller'))")

@@ -26,6 +26,9 @@ class Rating(ResponseBody):
     dissatisfied: bool
     reasons: list[str]
     dossier_code: str | None
+    time_source: Literal["device", "controller"] = Field(
+        "device", description="where its officer, day and hour come from: the kiosk's clock, "
+                              "or (its clock not trusted) when the controller received it")
 
 
 class Figures(ResponseBody):
