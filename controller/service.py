@@ -242,6 +242,7 @@ class Controller:
             try:
                 self.registry.sweep()
                 if time.monotonic() >= next_expiry:
+                    self.desired_config.resync()
                     next_expiry = time.monotonic() + self.sweep_interval
                     self.commands.expire()
                     self.roster.refresh_if_due()

@@ -8,6 +8,8 @@ birth and in ``config_applied`` events.
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +18,8 @@ import sqlite_utils
 from controller.db.writer import Writer
 from controller.errors import InvalidRequest, NotFound, _t
 from wire.messages import MAX_PAYLOAD_BYTES
+
+log = logging.getLogger(__name__)
 
 PublishConfig = Callable[[str, int, dict[str, Any]], None]
 
@@ -26,6 +30,38 @@ class DesiredConfig:
     def __init__(self, writer: Writer, publish: PublishConfig):
         self.writer = writer
         self._publish = publish
+        #: device -> (desired version last republished, when, the wait before the next)
+        self._resent: dict[str, tuple[int, float, float]] = {}
+
+    def resync(self, now: float | None = None) -> list[str]:
+        """Publish again the desired config of every online device that reports another
+        version: the retained copy may be gone or stale (a broker restarted before it
+        saved, a node restarted with an empty database). A device that keeps reporting
+        another version is asked again after 30 s, then twice as long each time, up to an
+        hour (a config it refuses is not sent nonstop). Returns the devices sent to."""
+        now = time.monotonic() if now is None else now
+        rows = self.writer.call(lambda db: db.execute(
+            "SELECT id, desired_config_version, desired_config FROM devices"
+            " WHERE status = 'approved' AND online = 1 AND desired_config_version > 0"
+            " AND (reported_config_version IS NULL"
+            " OR reported_config_version != desired_config_version)").fetchall())
+        behind = {r[0] for r in rows}
+        for device in list(self._resent):
+            if device not in behind:
+                del self._resent[device]
+        sent = []
+        for device, version, text in rows:
+            last = self._resent.get(device)
+            if last and last[0] == version and now - last[1] < last[2]:
+                continue
+            wait = min(last[2] * 2, 3600.0) if last and last[0] == version else 30.0
+            self._resent[device] = (version, now, wait)
+            self._publish(device, version, json.loads(text) if text else {})
+            sent.append(device)
+        if sent:
+            log.info("desired config published again to %s (they report another version)",
+                     ", ".join(sent[:20]))
+        return sent
 
     def set(self, device_id: str, config: Any) -> int:
         """Store a new version of the device's desired config and publish it; return it."""
