@@ -40,6 +40,7 @@ def build(node: Node, *, pin_factory: Any = None,
         amplifier=Amplifier(settings.relay_pin, active_high=settings.relay_active_high,
                             pin_factory=pin_factory),
         cache=cache, ledger=Ledger(data / "speaker.db"), amp_lead_s=settings.amp_lead_s,
+        emergency_lead_s=settings.emergency_lead_s,
         clock_synced=clock_synced, amp_tail_s=settings.amp_tail_s,
         late_tolerance_s=settings.late_tolerance_s,
         resume_after_preempt=settings.resume_after_preempt)

@@ -3,7 +3,9 @@
 Keys: ``controller_url`` (where audio is downloaded), ``controller_ca``,
 ``output_device`` (part of the PortAudio device name; default device if
 absent), ``relay_pin`` (BCM GPIO of the amplifier relay; none = no relay),
-``relay_active_high``, ``amp_lead_s`` (≥ 1), ``amp_tail_s``, ``cache_max_mb``,
+``relay_active_high``, ``amp_lead_s`` (≥ 1: scheduled items, known in advance),
+``emergency_lead_s`` (default 0.3: an emergency is heard within a second of its
+call), ``amp_tail_s``, ``cache_max_mb``,
 ``late_tolerance_s``, ``resume_after_preempt``.
 
 The speaker downloads audio with its broker credentials (HTTP Basic), so:
@@ -38,6 +40,7 @@ class SpeakerSettings:
     relay_pin: int | str | None = None
     relay_active_high: bool = True
     amp_lead_s: float = 1.5
+    emergency_lead_s: float = 0.3
     amp_tail_s: float = 2.0
     cache_max_mb: float = 512.0
     late_tolerance_s: float = 30.0
@@ -65,6 +68,9 @@ def parse_settings(raw: dict[str, Any]) -> SpeakerSettings:
     if settings.amp_lead_s < 1.0:
         raise ConfigError(f"amp_lead_s {settings.amp_lead_s}: the relay needs at least 1 s "
                           "before sound")
+    if not 0.05 <= settings.emergency_lead_s <= settings.amp_lead_s:
+        raise ConfigError(f"emergency_lead_s {settings.emergency_lead_s}: expected 0.05 s up "
+                          f"to amp_lead_s ({settings.amp_lead_s} s)")
     return settings
 
 

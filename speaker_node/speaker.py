@@ -6,10 +6,12 @@ node's clock (no message from the network is needed at air time); the
 durable outbox carries one receipt per occurrence: played (with actual start
 and end), cut short, or skipped with the reason.
 
-Levels follow Circular 39/2020: an emergency pre-empts whatever plays (after
-an attention tone, at full volume, even in quiet hours); the pre-empted item
-then resumes where it stopped (or is reported cut short if resuming is off).
-Items the operator chose to ``order`` wait for the one playing to end.
+Levels follow Circular 39/2020: a higher level pre-empts a lower one that plays
+(priority a normal item; an emergency either, after an attention tone, at full
+volume, even in quiet hours); the pre-empted item then resumes where it stopped
+(or is reported cut short if resuming is off). Items the operator chose to
+``order`` wait for the one playing to end. An emergency's amplifier lead is short
+(``emergency_lead_s``): it must be heard within a second of its call.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class Speaker:
                  cache: AudioCache, ledger: Ledger,
                  clock_synced: Callable[[], bool] | None = None,
                  amp_lead_s: float = 1.5, amp_tail_s: float = 2.0,
+                 emergency_lead_s: float = 0.3,
                  late_tolerance_s: float = 30.0, resume_after_preempt: bool = True,
                  attention_tone_s: float = 3.0, emit: Callable[[str, dict[str, Any]], Any]
                  | None = None):
@@ -87,6 +90,7 @@ class Speaker:
         self.cache, self.ledger = cache, ledger
         self.clock_synced = clock_synced or node.clock_synced
         self.amp_lead_s, self.amp_tail_s = amp_lead_s, amp_tail_s
+        self.emergency_lead_s = emergency_lead_s
         self.late_tolerance_s = late_tolerance_s
         self.resume_after_preempt = resume_after_preempt
         self.attention_tone_s = attention_tone_s
@@ -324,7 +328,8 @@ class Speaker:
         few milliseconds of CPU an open costs come while the amplifier powers up."""
         if not self.amplifier.is_on:
             self.amplifier.on()
-        ready = self.amplifier.switched_at + self.amp_lead_s
+        lead = self.emergency_lead_s if occ.emergency else self.amp_lead_s
+        ready = self.amplifier.switched_at + lead
         wall = time.monotonic() + (occ.start - utc_now()).total_seconds()
         start = max(ready, wall)
         _sleep_until(start - STREAM_LEAD_S, self._stop)
@@ -373,7 +378,7 @@ class Speaker:
             while pos < len(pcm):
                 self._check_abort(occ, pos)
                 if not occ.emergency:
-                    pre = self._due_emergency()
+                    pre = self._due_higher(occ)
                     if pre is not None:
                         interruptions.append(self._preempt(occ, pre, pos))
                         if note is not None:
@@ -407,17 +412,22 @@ class Speaker:
                 self._abort = None
             raise _Abort(abort[0], pos)
 
-    def _due_emergency(self) -> Occurrence | None:
+    def _due_higher(self, playing_now: Occurrence) -> Occurrence | None:
+        """An item now due of a higher level than ``playing_now`` (the highest, earliest
+        first), which pre-empts it; an item to ``order`` waits its turn instead."""
         now = utc_now()
+        found: Occurrence | None = None
         with self._lock:
             playing = {o.id for o, _ in self._playing}
             for occ in self.schedule.items:
                 if occ.start > now:
                     break
-                if occ.emergency and occ.id not in playing and not self._is_settled(occ) and (
-                        now - occ.start).total_seconds() <= EMERGENCY_TOLERANCE_S:
-                    return occ
-        return None
+                if (occ.rank > playing_now.rank and not occ.order and occ.id not in playing
+                        and not self._is_settled(occ)
+                        and (now - occ.start).total_seconds() <= self._tolerance(occ)
+                        and (found is None or occ.rank > found.rank)):
+                    found = occ
+        return found
 
     def _preempt(self, occ: Occurrence, pre: Occurrence, pos: int) -> dict[str, Any]:
         """Play the emergency ``pre`` in the middle of ``occ``; then resume or cut ``occ``."""

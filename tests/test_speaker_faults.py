@@ -247,3 +247,39 @@ def test_speaker_off_when_the_schedule_was_refreshed_still_reports_the_missed_it
     finally:
         back.close()
         again.close()
+
+
+def test_priority_preempts_a_normal_item_which_then_resumes_and_both_have_receipts(bed):
+    """Circular 39/2020's levels: a priority bulletin does not wait for a normal one that
+    plays; the normal one resumes where it stopped once the priority one has played."""
+    bulletin = bed.upload(noise_wav(6.0, seed=4), title="Bản tin thường").json()
+    notice = bed.upload(noise_wav(1.5, seed=5), title="Thông báo ưu tiên").json()
+    speaker, out, _ = bed.speaker("spk-prio-1")
+    start = soon(3)
+    normal = bed.schedule(bulletin["id"], start).json()
+    assert "id" in normal, normal
+    priority = bed.schedule(notice["id"], start + dt.timedelta(seconds=2),
+                            level="priority").json()
+    assert "id" in priority, priority  # overlapping a lower level is allowed: it pre-empts
+    normal_receipt = wait_for(lambda: receipt_of(bed, normal["id"], "spk-prio-1"), timeout=30)
+    priority_receipt = wait_for(lambda: receipt_of(bed, priority["id"], "spk-prio-1"),
+                                timeout=10)
+    assert priority_receipt["status"] == "played"
+    started = dt.datetime.fromisoformat(priority_receipt["started"].replace("Z", "+00:00"))
+    late = (started - (start + dt.timedelta(seconds=2))).total_seconds()
+    assert abs(late) < 0.5  # on time, not after the normal item
+    assert normal_receipt["status"] == "played" and abs(normal_receipt["played_s"] - 6.0) < 0.05
+    stored = bed.ctl.reader().execute(
+        "SELECT data FROM playback_receipts WHERE occurrence LIKE ?",
+        (f"{normal['id']}@%",)).fetchone()[0]
+    assert '"by": "' + str(priority["id"]) + "@" in stored
+    wait_for(lambda: not speaker.amplifier.is_on)
+    written = read_pcm(out)
+    _, lag_first, _ = best_match(written, bed.rendition(bulletin["sha256"])[:48000])
+    _, lag_notice, _ = best_match(written, bed.rendition(notice["sha256"]))
+    _, lag_rest, _ = best_match(written, bed.rendition(bulletin["sha256"])[-96000:])
+    assert lag_first < lag_notice < lag_rest
+    # Two items of the same level still may not overlap.
+    clash = bed.schedule(bulletin["id"], soon(60))
+    again = bed.schedule(bulletin["id"], soon(61))
+    assert clash.status_code == 201 and again.status_code == 400

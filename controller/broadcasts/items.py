@@ -179,7 +179,7 @@ class Broadcasts:
         if level != "emergency":
             self._check_quiet(upcoming, duration)
             if overlap == "reject":
-                self._check_overlaps(db, upcoming, duration, set(speakers))
+                self._check_overlaps(db, upcoming, duration, set(speakers), level)
         row = {"title": body.get("title") or audio["title"], "audio_id": audio["id"],
                "level": level, "start": start.isoformat(), "rrule": recurrence.text
                if recurrence else None, "repeat_s": repeat_s,
@@ -299,12 +299,16 @@ class Broadcasts:
                     begin=q0, end=q1)
 
     def _check_overlaps(self, db: sqlite_utils.Database, starts: list[dt.datetime],
-                        duration: float, speakers: set[str]) -> None:
+                        duration: float, speakers: set[str], level: str) -> None:
+        """Items of the same level may not overlap on a speaker; of different levels they
+        may: the higher pre-empts the lower, which resumes after (Circular 39/2020)."""
         now = utc_now()
         until = now + dt.timedelta(days=CHECK_DAYS)
         for other in active_broadcasts(db):
+            if other["level"] != level:
+                continue
             shared = speakers & set(resolve_targets(db, other["targets"]))
-            if not shared or other["level"] == "emergency":
+            if not shared:
                 continue
             timing = timing_of(db, other, self.tz)
             clash = overlaps(starts, duration, list(timing.starts(now, until)),
