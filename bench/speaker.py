@@ -176,11 +176,14 @@ def start_spread(nodes: int = 10) -> list[tuple[str, float, str]]:
              "ms")]
 
 
-def emergency_fanout(nodes: int = 200, per_process: int = 10) -> list[tuple[str, float, str]]:
+def emergency_fanout(nodes: int = 200, per_process: int = 10,
+                     runs: int = 5) -> list[tuple[str, float, str]]:
     """API call → every node has the emergency under way (relay on), and → every node
-    sounding. Nodes run in worker processes of ``per_process`` each: on the Pis each is
-    a process of its own; packed by the hundred, paho's ``select`` cannot watch sockets
-    numbered past 1024 and each node's threads queue for one GIL behind the others'."""
+    writing sound (after its attention tone's first samples: what a hamlet hears), over
+    ``runs`` emergencies one after another; the p99 over runs and nodes. Nodes run in
+    worker processes of ``per_process`` each: on the Pis each is a process of its own;
+    packed by the hundred, paho's ``select`` cannot watch sockets numbered past 1024 and
+    each node's threads queue for one GIL behind the others'."""
     import json
     with rig(1) as r:
         audio = r.audio(1.0)
@@ -205,36 +208,47 @@ def emergency_fanout(nodes: int = 200, per_process: int = 10) -> list[tuple[str,
                 [sys.executable, "-m", "bench.speaker", "--worker", json.dumps(spec)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 env=env, text=True))
+        api, engaged, sounding = [], [], []
         try:
-            for w in workers:
-                if w.stdout is None or w.stdout.readline().strip() != "READY":
-                    raise RuntimeError("a bench worker failed to start its speakers")
-            t0 = time.time()
-            r.ctl.broadcasts.emergency({"audio_id": audio["id"], "lead_s": 0.0})
-            api_s = time.time() - t0
-            engaged, sounding = [], []
-            for w in workers:
-                assert w.stdout is not None
-                result = json.loads(w.stdout.readline())
-                engaged += result["engaged"]
-                sounding += result["sounding"]
+            for _ in range(runs):
+                for w in workers:
+                    if w.stdout is None or w.stdout.readline().strip() != "READY":
+                        raise RuntimeError("a bench worker failed to start its speakers")
+                for w in workers:
+                    assert w.stdin is not None
+                    w.stdin.write("GO\n")
+                    w.stdin.flush()
+                t0 = time.time()
+                r.ctl.broadcasts.emergency({"audio_id": audio["id"], "lead_s": 0.0})
+                api.append(time.time() - t0)
+                for w in workers:
+                    assert w.stdout is not None
+                    result = json.loads(w.stdout.readline())
+                    if None in result["sounding"]:
+                        raise RuntimeError("a node did not sound within 30 s")
+                    engaged += [t - t0 for t in result["engaged"]]
+                    sounding += [t - t0 for t in result["sounding"]]
         finally:
             for w in workers:
                 if w.stdin:
                     w.stdin.close()
             for w in workers:
                 w.wait(timeout=60)
-    if len(sounding) < nodes or None in sounding:
-        raise RuntimeError(f"only {len([s for s in sounding if s])} of {nodes} sounded")
-    return [(f"emergency_api_call_{nodes}_nodes", round(api_s, 3), "s"),
-            (f"emergency_fanout_{nodes}_nodes_relay_on", round(max(engaged) - t0, 3), "s"),
+    return [(f"emergency_api_call_{nodes}_nodes", round(max(api), 3), "s"),
+            (f"emergency_fanout_{nodes}_nodes_relay_on", round(_p99(engaged), 3), "s"),
             (f"emergency_fanout_{nodes}_nodes_relay_on_median",
-             round(statistics.median(engaged) - t0, 3), "s"),
-            (f"emergency_fanout_{nodes}_nodes_sounding", round(max(sounding) - t0, 3), "s")]
+             round(statistics.median(engaged), 3), "s"),
+            (f"emergency_fanout_{nodes}_nodes_sounding", round(_p99(sounding), 3), "s")]
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
 def _worker(spec: dict[str, Any]) -> None:
-    """Run some speaker nodes; report when each engaged (relay on) and sounded, wall time."""
+    """Run some speaker nodes; for each "GO" on stdin, report when each engaged (relay on)
+    and sounded (wall time), then wait for them all to go quiet and say READY again."""
     import json
     folder = pathlib.Path(spec["folder"])
     pairs = []
@@ -243,7 +257,7 @@ def _worker(spec: dict[str, Any]) -> None:
             device_id=name, role="speaker", data_dir=folder / "nodes" / name,
             mqtt=MqttSettings(port=spec["port"], username=name, password=PASSWORD,
                               keepalive=30, reconnect_min=0.2, reconnect_max=2.0),
-            clock_check="always", telemetry_interval=600,
+            clock_check="always", telemetry_interval=600, status_port=0,
             role_settings={"controller_url": spec["url"], "output_device":
                            f"fan_{spec['first'] + n}", "amp_lead_s": 1.0, "amp_tail_s": 0.5})
         node = Node(config)
@@ -254,20 +268,28 @@ def _worker(spec: dict[str, Any]) -> None:
     while not all(node.online for node, _ in pairs):
         time.sleep(0.05)
     print("READY", flush=True)
-    engaged: dict[int, float] = {}
-    sounding: dict[int, float] = {}
-    deadline = time.monotonic() + 30
-    while len(sounding) < len(pairs) and time.monotonic() < deadline:
-        now = time.time()
-        for i, (_, s) in enumerate(pairs):
-            if i not in engaged and s.amplifier.is_on:
-                engaged[i] = now
-            if i not in sounding and s._playing:
-                sounding[i] = now
-        time.sleep(0.002)
-    print(json.dumps({"engaged": [engaged.get(i) for i in range(len(pairs))],
-                      "sounding": [sounding.get(i) for i in range(len(pairs))]}), flush=True)
-    sys.stdin.read()
+    for line in sys.stdin:
+        if line.strip() != "GO":
+            break
+        engaged: dict[int, float] = {}
+        sounding: dict[int, float] = {}
+        deadline = time.monotonic() + 30
+        while len(sounding) < len(pairs) and time.monotonic() < deadline:
+            now = time.time()
+            for i, (_, s) in enumerate(pairs):
+                if i not in engaged and s.amplifier.is_on:
+                    engaged[i] = now
+                if i not in sounding and s._playing:
+                    sounding[i] = now
+            time.sleep(0.002)
+        print(json.dumps({"engaged": [engaged.get(i) for i in range(len(pairs))],
+                          "sounding": [sounding.get(i) for i in range(len(pairs))]}),
+              flush=True)
+        quiet = time.monotonic() + 60
+        while time.monotonic() < quiet and any(s._playing or s.amplifier.is_on
+                                                for _, s in pairs):
+            time.sleep(0.05)
+        print("READY", flush=True)
     for node, speaker in pairs:
         speaker.close()
         node.close()
@@ -315,9 +337,10 @@ def _goal(name: str) -> tuple[str, str]:
     if name in _GOALS:
         return _GOALS[name]
     if name.endswith("relay_on"):
-        return "<= 1", "emergency API call -> the last node's relay closed (sound 1 s later)"
+        return "-", "emergency API call -> nodes' relays closed, p99 of 5 runs"
     if name.endswith("sounding"):
-        return "-", "emergency API call -> the last node writing sound"
+        return "<= 1", ("emergency API call -> nodes writing sound (0.3 s emergency relay "
+                        "lead), p99 of 5 runs")
     if name.endswith("median"):
         return "-", "emergency API call -> the median node's relay closed"
     return "-", "the controller's emergency call: plan, group commit, publish"
@@ -332,8 +355,8 @@ def run(quick: bool = False, fanout_nodes: int | None = None) -> list[
     figures += start_spread(3 if quick else 10)
     figures += node_memory()
     figures += [(name.replace("_1_nodes", "_one_node"), value, unit)
-                for name, value, unit in emergency_fanout(1)]
-    figures += emergency_fanout(nodes)
+                for name, value, unit in emergency_fanout(1, runs=3)]
+    figures += emergency_fanout(nodes, runs=3 if quick else 5)
     return [(name, value, unit, *_goal(name)) for name, value, unit in figures]
 
 

@@ -27,7 +27,14 @@ def main(role: Role, argv: Sequence[str] | None = None, *, prog: str, descriptio
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config", required=True, help="the node's TOML file")
     parser.add_argument("--log-level", default=os.environ.get("THANTHIEN_LOG", "INFO"))
+    parser.add_argument("--check", action="store_true",
+                        help="the technician's check: can this device reach its broker, and "
+                             "if not why (Vietnamese, then English); exit 0 connected, 1 not, "
+                             "2 bad node file")
     args = parser.parse_args(argv)
+    if args.check:
+        from node_runtime.diagnose import main as check
+        return check(["--config", args.config])
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
 import pathlib
@@ -53,6 +54,9 @@ class NodeConfig:
     outbox_window: int = 100
     resend_after: float = 15.0
     clock_check: str = "adjtimex"
+    #: The technician's status page (:mod:`node_runtime.status_page`); 0 turns it off.
+    status_port: int = 8080
+    status_bind: str = "0.0.0.0"
     role_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -66,6 +70,14 @@ class NodeConfig:
             raise ConfigError(f"outbox window {self.outbox_window!r}: expected at least 1")
         if self.telemetry_interval <= 0:
             raise ConfigError(f"telemetry interval {self.telemetry_interval!r}: expected > 0")
+        port = self.status_port
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ConfigError(f"status_port {port!r}: expected 0 (off) to 65535")
+        try:
+            ipaddress.ip_address(self.status_bind if isinstance(self.status_bind, str) else "")
+        except ValueError:
+            raise ConfigError(f"status_bind {self.status_bind!r}: expected an IP address, "
+                              "e.g. 0.0.0.0 (every interface) or 127.0.0.1") from None
 
 
 def load_config(path: str | pathlib.Path) -> NodeConfig:
@@ -130,6 +142,8 @@ def config_from_dict(raw: dict[str, Any], base_dir: pathlib.Path | None = None) 
         outbox_window=int(runtime.get("outbox_window", 100)),
         resend_after=float(runtime.get("resend_after", 15.0)),
         clock_check=runtime.get("clock_check", "adjtimex"),
+        status_port=runtime.get("status_port", 8080),
+        status_bind=runtime.get("status_bind", "0.0.0.0"),
         role_settings=_table(raw, device["role"]),
     )
 

@@ -7,12 +7,13 @@ controller with :meth:`Node.emit`, which returns once the event is durable.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from node_runtime.clock import clock_check
 from node_runtime.commands import CommandDispatcher, CommandHandler
@@ -26,6 +27,9 @@ from node_runtime.telemetry import SystemProbe
 from wire.errors import MessageError
 from wire.messages import EVENT_CONFIG_APPLIED, decode, encode, format_ts, utc_now
 from wire.topics import Topic, device_topic
+
+if TYPE_CHECKING:
+    from node_runtime.status_page import StatusPage
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +92,8 @@ class Node:
         self.session.subscribe(self.topic(Topic.CONFIG), self._config_received)
         self._housekeeping = threading.Thread(target=self._housekeep, name="housekeeping",
                                               daemon=True)
+        #: The technician's page (``[runtime] status_port``), once started.
+        self.status_page: StatusPage | None = None
 
     # -- what roles use -------------------------------------------------------------
 
@@ -110,6 +116,23 @@ class Node:
     def online(self) -> bool:
         return self.session.is_connected.is_set()
 
+    @property
+    def uptime(self) -> float:
+        """Seconds since this node was built."""
+        return time.monotonic() - self._started_at
+
+    def link(self) -> dict[str, Any]:
+        """How the broker link has gone since start (telemetry's ``link``); no secrets."""
+        s = self.session
+        link: dict[str, Any] = {"reconnects": max(s.connects - 1, 0)}
+        if s.connected_at is not None:
+            link["connected_at"] = _wall_ts(s.connected_at)
+        if s.last_disconnect is not None:
+            link["last_disconnect"] = {"reason": s.last_disconnect.reason,
+                                       "code": s.last_disconnect.code,
+                                       "at": _wall_ts(s.last_disconnect.at)}
+        return link
+
     # -- lifecycle ------------------------------------------------------------------
 
     def start(self) -> None:
@@ -120,6 +143,7 @@ class Node:
         self.commands.start()
         self.session.start()
         self._housekeeping.start()
+        self._start_status_page()
         self.notifier.ready()
         log.info("node %s (%s) started", self.device_id, self.config.role)
 
@@ -129,6 +153,8 @@ class Node:
             return
         self._stop.set()
         self.notifier.stopping()
+        if self.status_page is not None:
+            self.status_page.close()
         if self.online:
             self.session.publish(self.topic(Topic.STATE), OFFLINE_STATE, retain=True)
         self.session.close()
@@ -169,6 +195,7 @@ class Node:
             "sw": self.sw_version,
             "clock_synced": self.clock_synced(),
             "outbox_depth": self.outbox.depth,
+            "link": self.link(),
             **extra,
         }
 
@@ -177,6 +204,23 @@ class Node:
         only at the next interval."""
         if self.session.is_connected.is_set():
             self._publish_telemetry()
+
+    def _start_status_page(self) -> None:
+        """Serve the technician's page if configured; a port in use leaves the node
+        running without it."""
+        if not self.config.status_port:
+            return
+        from node_runtime.status_page import StatusPage, node_status  # only if served
+
+        page = StatusPage(lambda: node_status(self), host=self.config.status_bind,
+                          port=self.config.status_port)
+        try:
+            page.start()
+        except OSError as exc:
+            log.warning("status page not served on %s:%s: %s", self.config.status_bind,
+                        self.config.status_port, exc)
+            return
+        self.status_page = page
 
     def _connected(self) -> None:
         self.session.publish(self.topic(Topic.STATE), encode(Topic.STATE, self.birth()),
@@ -256,3 +300,7 @@ class Node:
         """Ping the watchdog only while the threads that matter are alive."""
         return (self.delivery.alive and self.commands.alive
                 and all(check() for check in self.health_checks))
+
+
+def _wall_ts(when: float) -> str:
+    return format_ts(dt.datetime.fromtimestamp(when, dt.UTC))

@@ -11,14 +11,21 @@ version 5: a 3.1.1-only broker answers a version-5 CONNECT with return code 1
 (paho reports it as reason 0x84, which a version-5 broker that won't speak 5
 sends too), or closes the connection without answering. paho fixes the
 protocol when a client is built, so falling back builds a second client.
+
+The session remembers how its link went (:class:`LinkEvent`: the last refused
+CONNACK, the last lost connection, how many connects) for the telemetry and
+the technician's check (:mod:`node_runtime.diagnose`); :func:`probe_connack`
+asks a broker once, without a session, what it says of a device's account.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +45,19 @@ UNSUPPORTED_PROTOCOL = 0x84
 CLOSES_BEFORE_FALLBACK = 2
 #: Topics whose handler is remembered; past this the memory starts afresh.
 MAX_ROUTES = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkEvent:
+    """A CONNACK or a lost connection as paho reported it; holds no secret."""
+
+    code: int  # the MQTT 5 reason code (paho maps 3.1.1 return codes onto these)
+    reason: str  # its name, e.g. "Bad user name or password"
+    at: float  # wall-clock time (time.time())
+
+
+def _event(reason: Any) -> LinkEvent:
+    return LinkEvent(int(getattr(reason, "value", reason)), str(reason), time.time())
 
 
 class MqttSession:
@@ -63,6 +83,12 @@ class MqttSession:
         self._unanswered = 0  # version-5 connections closed before a CONNACK, in a row
         self._retired: list[mqtt.Client] = []  # the client a fallback replaced
         self._started = False
+        #: The broker's last refusal (CONNACK), cleared by a successful connect.
+        self.last_refusal: LinkEvent | None = None
+        #: How the last established connection ended.
+        self.last_disconnect: LinkEvent | None = None
+        self.connects = 0  # successful connects since start
+        self.connected_at: float | None = None  # wall-clock time of the latest one
         self._client = self._build(mqtt.MQTTv311 if settings.protocol == 4 else mqtt.MQTTv5)
 
     @property
@@ -169,6 +195,7 @@ class MqttSession:
         self._answered = True
         self._unanswered = 0
         if reason.is_failure:
+            self.last_refusal = _event(reason)
             # Only a refused protocol version falls back: a bad password on
             # 5 is a bad password on 3.1.1 too.
             if reason.value == UNSUPPORTED_PROTOCOL and self._may_fall_back(client):
@@ -178,6 +205,9 @@ class MqttSession:
             return
         log.info("connected to %s:%s with MQTT %s", self.settings.host, self.settings.port,
                  "5" if client.protocol == mqtt.MQTTv5 else "3.1.1")
+        self.last_refusal = None
+        self.connects += 1
+        self.connected_at = time.time()
         sock = client.socket()
         if isinstance(sock, socket.socket):
             # An ack or a rating is one small packet: send it now, not after Nagle's wait.
@@ -199,6 +229,7 @@ class MqttSession:
                 return  # never connected; and the new client may be by now
         if self.is_connected.is_set():
             log.warning("disconnected from broker: %s", reason)
+            self.last_disconnect = _event(reason)
         self.is_connected.clear()
         if self._on_disconnect:
             self._on_disconnect()
@@ -226,3 +257,49 @@ class MqttSession:
             handler(topic, bytes(message.payload))
         except Exception:  # one bad message must not stop the network thread
             log.exception("handler for %s failed", topic)
+
+
+def probe_connack(client_id: str, settings: MqttSettings,
+                  timeout: float = 3.0) -> LinkEvent | None:
+    """Connect once, read the broker's CONNACK, say goodbye: what the broker says of this
+    account (code 0 is acceptance), or None if no CONNACK came within ``timeout``.
+
+    Raises :class:`OSError` (:class:`ssl.SSLError` included) when no connection is made.
+    No will, no subscriptions, no network thread. The broker makes the username the
+    client id, so while the device's own node is connected this takes its connection
+    over for a moment (the node reconnects at once).
+    """
+    deadline = time.monotonic() + timeout
+    protocols = [mqtt.MQTTv311] if settings.protocol == 4 else [mqtt.MQTTv5]
+    if settings.protocol == PROTOCOL_AUTO:
+        protocols.append(mqtt.MQTTv311)  # as the session falls back, so does the probe
+    answer = None
+    for protocol in protocols:
+        answer = _ask_once(client_id, settings, protocol, deadline)
+        if (answer is not None and answer.code != UNSUPPORTED_PROTOCOL) or (
+                time.monotonic() >= deadline):
+            break
+    return answer
+
+
+def _ask_once(client_id: str, s: MqttSettings, protocol: MQTTProtocolVersion,
+              deadline: float) -> LinkEvent | None:
+    answers: list[LinkEvent] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,
+                         clean_session=None if protocol == mqtt.MQTTv5 else True)
+    client.username_pw_set(s.username or client_id, s.password)
+    if s.tls_ca:
+        client.tls_set(ca_certs=s.tls_ca, cert_reqs=ssl.CERT_REQUIRED)
+    client.connect_timeout = max(deadline - time.monotonic(), 0.1)
+    client.on_connect = lambda c, u, f, reason, p: answers.append(_event(reason))
+    try:
+        client.connect(s.host, s.port, keepalive=s.keepalive)
+        while not answers and time.monotonic() < deadline:
+            if client.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
+                break  # the broker closed the connection
+    finally:
+        client.disconnect()  # sends DISCONNECT if still open, and closes the socket
+        sock = client.socket()
+        if sock is not None:
+            sock.close()
+    return answers[0] if answers else None

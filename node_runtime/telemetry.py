@@ -1,4 +1,5 @@
-"""Reading the health figures a node reports: uptime, temperature, load, memory, disk.
+"""Reading the health figures a node reports: uptime, temperature, load, memory, disk;
+and the network facts the technician's check reads (default route, addresses, Wi-Fi).
 
 Paths are arguments so tests (and boards with other sensors) redirect them,
 as gpiozero's ``CPUTemperature(sensor_file=...)`` does.
@@ -8,7 +9,10 @@ from __future__ import annotations
 
 import os
 import pathlib
+import socket
 from typing import Any
+
+_SIOCGIFADDR = 0x8915  # <linux/sockios.h>: an interface's IPv4 address
 
 
 class SystemProbe:
@@ -65,3 +69,44 @@ class SystemProbe:
         except OSError:
             return None
         return round(st.f_bavail * st.f_frsize / 2**20, 1)
+
+    def default_route(self) -> tuple[str, str] | None:
+        """(interface, gateway) of the best IPv4 default route, from ``net/route``."""
+        try:
+            rows = [line.split() for line in (self.proc / "net" / "route").read_text()
+                    .splitlines()[1:]]
+            up = [r for r in rows if len(r) >= 8 and r[1] == r[7] == "00000000"
+                  and int(r[3], 16) & 1]  # RTF_UP
+            best = min(up, key=lambda r: int(r[6]), default=None)  # lowest metric
+            if best is None:
+                return None
+            return best[0], socket.inet_ntoa(int(best[2], 16).to_bytes(4, "little"))
+        except (OSError, ValueError):
+            return None
+
+    def wireless(self) -> dict[str, tuple[float, float]]:
+        """Wi-Fi interfaces and their (link quality, signal level in dBm), from
+        ``net/wireless`` (a driver shows quality 0 while it has joined no network)."""
+        found: dict[str, tuple[float, float]] = {}
+        try:
+            for line in (self.proc / "net" / "wireless").read_text().splitlines()[2:]:
+                parts = line.split()
+                if len(parts) >= 4:
+                    found[parts[0].rstrip(":")] = (float(parts[2].rstrip(".")),
+                                                   float(parts[3].rstrip(".")))
+        except (OSError, ValueError):
+            pass
+        return found
+
+    @staticmethod
+    def interface_address(name: str) -> str | None:
+        """The interface's IPv4 address, or None if it has none (or no such interface)."""
+        import fcntl
+        import struct
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                packed = fcntl.ioctl(sock.fileno(), _SIOCGIFADDR,
+                                     struct.pack("256s", name.encode()[:15]))
+            except OSError:
+                return None
+        return socket.inet_ntoa(packed[20:24])

@@ -38,7 +38,7 @@ def provision_cameras(root: pathlib.Path, broker: BrokerConfig, api_url: str,
         node_file.write_text(node_file_text(
             identity, mqtt_host="127.0.0.1", mqtt_port=broker.port,
             data_dir=str((root / device).resolve()),
-            runtime={"telemetry_interval": 10, "clock_check": "always"},
+            runtime={"telemetry_interval": 10, "clock_check": "always", "status_port": 0},
             role_settings={**DEMO_CAMERA, "controller_url": api_url,
                            "controller_ca": str(ca) if ca else None}))
         made.append((device, desk, node_file))

@@ -227,7 +227,7 @@ class Demo:
                 node_file.write_text(node_file_text(
                     identity, mqtt_host="127.0.0.1", mqtt_port=broker.port,
                     data_dir=str((device_dir / "data").resolve()),
-                    runtime={"telemetry_interval": 10, "clock_check": "always"}))
+                    runtime={"telemetry_interval": 10, "clock_check": "always", "status_port": 0}))
                 commands.append((device_id, [*command, str(node_file)]))
             sims = [d for d, role, _, _ in simulated_devices(self.kiosks) if role == "kiosk"]
             seeded = writer.call(lambda db: history.seed(db, sims))

@@ -118,7 +118,8 @@ def node_config(tmp_path: pathlib.Path, broker: BrokerFixture, device_id: str,
     return NodeConfig(
         device_id=device_id, role=role, data_dir=tmp_path / "nodes" / device_id,
         mqtt=broker.device_settings(device_id), telemetry_interval=runtime.pop("telemetry", 60),
-        resend_after=runtime.pop("resend_after", 3.0), clock_check="always", **runtime,
+        resend_after=runtime.pop("resend_after", 3.0), clock_check="always",
+        status_port=runtime.pop("status_port", 0), **runtime,
     )
 
 

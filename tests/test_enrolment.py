@@ -163,7 +163,7 @@ def test_cli_imports_cards_and_replacement_closes_the_old_connection(tmp_path, b
                                 ).fetchone() == ("ab" * 32,)
     broker.process.reload()
     settings = broker.device_settings("cam-quay-1")
-    config = NodeConfig("cam-quay-1", "camera", tmp_path / "n", clock_check="always",
+    config = NodeConfig("cam-quay-1", "camera", tmp_path / "n", clock_check="always", status_port=0,
                         mqtt=dataclasses.replace(settings, password=old.password))
     with Node(config) as node:
         node.start()
