@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from node_runtime.clock import clock_check
+from node_runtime.clock import clock_check, describe
 from node_runtime.commands import CommandDispatcher, CommandHandler
 from node_runtime.config import NodeConfig
 from node_runtime.delivery import Delivery
@@ -52,7 +52,8 @@ class Node:
         self.config = config
         self.device_id = config.device_id
         self.sw_version = sw_version
-        self.clock_synced = clock_synced or clock_check(config.clock_check)
+        self.clock_synced = clock_synced or clock_check(config.clock_check,
+                                                        config.data_dir / "clock.json")
         self.probe = probe or SystemProbe(data_dir=config.data_dir)
         #: Roles add their own telemetry: each ``fields()`` returns keys to merge in.
         self.telemetry_fields: list[Callable[[], dict[str, Any]]] = []
@@ -194,6 +195,7 @@ class Node:
             **{k: v for k, v in figures.items() if v is not None},
             "sw": self.sw_version,
             "clock_synced": self.clock_synced(),
+            "clock": describe(self.clock_synced),
             "outbox_depth": self.outbox.depth,
             "link": self.link(),
             **extra,

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from node_runtime.clock import describe
 from speaker_node import tones
 from speaker_node.amplifier import Amplifier
 from speaker_node.cache import AudioCache
@@ -185,6 +186,7 @@ class Speaker:
     def _settle(self, data: dict[str, Any]) -> None:
         data = {k: v for k, v in data.items() if v is not None}
         data.setdefault("clock_synced", self.clock_synced())
+        data.setdefault("clock", describe(self.clock_synced))
         with self._lock:
             self._settled.add(data["occurrence"])
         self.ledger.owe(data)
@@ -515,7 +517,8 @@ class Speaker:
                 "next": upcoming[0].summary() if upcoming else None,
                 "scheduled": len(upcoming), "cache": self.cache.state(self.schedule.shas),
                 "amplifier": "on" if self.amplifier.is_on else "off",
-                "volume": self.volume, "clock_synced": self.clock_synced()}
+                "volume": self.volume, "clock_synced": self.clock_synced(),
+                "clock": describe(self.clock_synced)}
 
     # -- fetching -------------------------------------------------------------------
 

@@ -1,8 +1,13 @@
 """Putting devices into service from the technician's Devices page, in Debian's Chromium:
-a device's card file imported (then listed as approved with its hamlet), and an enrolment
-token created, shown once with its bundle command and listed as open."""
+a device's card file imported (then listed as approved with its hamlet), an enrolment
+token created, shown once with its bundle command and listed as open, and a device's
+bundle made by the controller and saved by the browser."""
 
 from __future__ import annotations
+
+import pathlib
+import shutil
+import zipfile
 
 import pytest
 import requests
@@ -85,5 +90,60 @@ def test_technician_imports_a_card_and_creates_an_enrolment_token(browser, techn
         assert "10000000abcd1234" in page.inner_text("section.pending tr[data-device=kiosk-xa-3]")
         claimed = page.inner_text("table.enrolments tr[data-enrolment=kiosk-xa-3]")
         assert "đã nhận" in claimed and "Raspberry Pi 4" in claimed
+    finally:
+        visit.close()
+
+
+def test_technician_makes_a_bundle_and_the_browser_saves_it(browser, make_controller,
+                                                            tmp_path):
+    from provisioning import wheelhouse
+    host = pathlib.Path(__file__).resolve().parent.parent / ".cache" / "wheelhouse" / \
+        f"speaker-{wheelhouse.Target.host().name}"
+    cache = tmp_path / "wheels"
+    shutil.copytree(host, cache / "speaker-aarch64-py313")  # what a Pi on Trixie would get
+    site = tmp_path / "site.toml"
+    site.write_text(f'mqtt_host = "xa-tan-an.local"\nmqtt_port = 8883\n'
+                    f'controller_url = "https://xa-tan-an.local:8443"\n'
+                    f'wheels_cache = "{cache}"\nwifi_ssid = "UBND"\n')
+    ctl = make_controller(device_site=site)
+    ctl.writer.call(lambda db: users.add_user(db, "nguoi-ky-thuat", TECHNICIAN, PASSWORD))
+    visit = Visit(browser, ctl.api_url)
+    try:
+        visit.sign_in("nguoi-ky-thuat")
+        page = visit.page
+        page.goto(ctl.api_url + "/devices")
+        assert page.get_attribute("#new-bundle input[name=wifi_key]", "type") == "password"
+        assert page.input_value("#new-bundle select[name=os]") == "trixie"
+        page.fill("#new-bundle input[name=device_id]", "loa-cay-gao-2")
+        page.select_option("#new-bundle select[name=role]", "speaker")
+        page.fill("#new-bundle input[name=hamlet]", "Ấp Cây Gáo")
+        page.fill("#new-bundle input[name=wifi_key]", "mat-khau-wifi-2026")
+        with page.expect_download(timeout=60_000) as download:
+            page.click("#new-bundle button[type=submit]")
+        assert download.value.suggested_filename == "loa-cay-gao-2.zip"
+        saved = tmp_path / "loa-cay-gao-2.zip"
+        download.value.save_as(saved)
+        names = set(zipfile.ZipFile(saved).namelist())
+        assert {"boot/user-data", "boot/thanthien/node.toml",
+                "loa-cay-gao-2-label.pdf"} <= names
+        page.wait_for_selector("#devices-outcome >> text=Đã tạo gói cho loa-cay-gao-2",
+                               timeout=10_000)
+        assert "phân vùng bootfs của thẻ SD" in page.inner_text("#devices-outcome")
+        assert page.input_value("#new-bundle input[name=wifi_key]") == ""
+        row = page.wait_for_selector("table.devices tr[data-device=loa-cay-gao-2]",
+                                     timeout=10_000)
+        assert "Ấp Cây Gáo" in row.inner_text()
+        assert ctl.reader().execute(
+            "SELECT status, hamlet FROM devices WHERE id = 'loa-cay-gao-2'").fetchone() == (
+            "approved", "Ấp Cây Gáo")
+        # The same id again is refused with the API's reason in the outcome area.
+        page.fill("#new-bundle input[name=device_id]", "loa-cay-gao-2")
+        page.select_option("#new-bundle select[name=role]", "speaker")
+        page.fill("#new-bundle input[name=wifi_key]", "mat-khau-wifi-2026")
+        page.click("#new-bundle button[type=submit]")
+        page.wait_for_selector("#devices-outcome.error", timeout=60_000)
+        refused = page.inner_text("#devices-outcome")
+        assert "Đã tạo gói" not in refused and "đã được đăng ký" in refused, refused
+        assert page.input_value("#new-bundle input[name=wifi_key]") == ""
     finally:
         visit.close()

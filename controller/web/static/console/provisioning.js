@@ -1,4 +1,6 @@
-// The Devices page's forms that put devices into service: a device's card file
+// The Devices page's forms that put devices into service: a device's bundle made by the
+// controller (/api/v1/devices/bundle answers a zip, saved by the browser as ID.zip; the
+// Wi-Fi key is cleared from the form once sent), a device's card file
 // (thanthien-provision bundle) read here and POSTed as JSON to /api/v1/devices/import
 // (?replace=true to let new hardware take a known id's place), and an enrolment token
 // asked of /api/v1/enrolments and shown once with the bundle command that uses it.
@@ -19,11 +21,13 @@
     out.textContent = text;
     out.classList.toggle("error", !!error);
   }
-  function post(url, body) {
+  // The answer's JSON (or, asFile, its body as a Blob); a refusal throws its reason.
+  function post(url, body, asFile) {
     return fetch(url, {
       method: "POST", body: JSON.stringify(body), credentials: "same-origin",
       headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf() || ""}
     }).then(function (resp) {
+      if (resp.ok && asFile) { return resp.blob(); }
       return resp.text().then(function (text) {
         if (!resp.ok) { throw new Error(window.ttConsole.reason(resp.status, text)); }
         return JSON.parse(text);
@@ -47,6 +51,42 @@
   }
   function fill(template, id) { return (template || "").replace("{id}", id); }
   function optional(value) { value = (value || "").trim(); return value === "" ? null : value; }
+
+  // The blob saved by the browser as `name` (an <a download> clicked), its URL let go after.
+  function save(blob, name) {
+    var url = URL.createObjectURL(blob);
+    var link = document.createElement("a");
+    link.href = url;
+    link.download = name;
+    link.hidden = true;
+    document.body.appendChild(link);
+    link.click();
+    document.body.removeChild(link);
+    setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+  }
+
+  function makeBundle(form) {
+    var f = form.elements;
+    var id = f.device_id.value.trim();
+    var body = {device_id: id, role: f.role.value,
+                hamlet: optional(f.hamlet.value), desk: optional(f.desk.value),
+                label: optional(f.label.value), os: optional(f.os.value),
+                wifi_ssid: optional(f.wifi_ssid.value),
+                wifi_key: f.wifi_key.value === "" ? null : f.wifi_key.value,
+                apn: optional(f.apn.value),
+                enrol: f.enrol.checked, replace: f.replace.checked};
+    f.wifi_key.value = "";  // used for this card only: not left in the page
+    var button = form.querySelector("button[type=submit]");
+    button.disabled = true;  // the controller makes one bundle at a time
+    post("/api/v1/devices/bundle", body, true).then(function (blob) {
+      save(blob, id + ".zip");
+      show(form, fill(form.dataset.done, id), false);
+      form.reset();
+      return reloadLists();
+    }).catch(function (err) {
+      show(form, err.message, true);
+    }).then(function () { button.disabled = false; });
+  }
 
   function importCard(form) {
     var file = form.elements.card.files[0];
@@ -103,6 +143,7 @@
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
+    if (form.id === "new-bundle") { event.preventDefault(); makeBundle(form); }
     if (form.id === "import-card") { event.preventDefault(); importCard(form); }
     if (form.id === "new-enrolment") { event.preventDefault(); createEnrolment(form); }
   });
