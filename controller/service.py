@@ -154,6 +154,7 @@ class Controller:
         self.public_info = PublicInfo(self.writer, self.readers, self.desired_config)
         self.screenshots = Screenshots(self.writer, self.commands)
         self.hub.attach(self.registry, self.ingestor, self.commands)
+        self.hub.connected_hooks.append(self.desired_config.republish_all)
 
     def _card_imported(self, card: DeviceCard) -> None:
         """A device put into service gets its config at once, not at the next refresh."""

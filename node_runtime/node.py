@@ -252,6 +252,16 @@ class Node:
         version, desired = message["version"], message["config"]
         if version == self.config_version:
             return
+        if self.config_version and version < self.config_version:
+            # A stale copy: a broker restarted before it saved the newer retained config
+            # would hand back, say, a schedule whose emergency was since cancelled.
+            log.warning("ignored desired config version %s: older than the running %s",
+                        version, self.config_version)
+            self.emit(EVENT_CONFIG_APPLIED, {
+                "version": version, "ok": False, "running_version": self.config_version,
+                "error": f"version {version} is older than the running "
+                         f"{self.config_version}"})
+            return
         error = self._apply_handlers(desired)
         if error is None:
             with self._state_lock:

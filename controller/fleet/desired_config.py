@@ -33,6 +33,18 @@ class DesiredConfig:
         #: device -> (desired version last republished, when, the wait before the next)
         self._resent: dict[str, tuple[int, float, float]] = {}
 
+    def republish_all(self) -> None:
+        """Publish every device's desired config again (retained), without waiting: on the
+        controller's every (re)connect to the broker, whose retained copies may be older
+        than the database's (a broker killed before its autosave)."""
+        def task(db: sqlite_utils.Database) -> None:
+            rows = db.execute("SELECT id, desired_config_version, desired_config FROM devices"
+                              " WHERE status = 'approved' AND desired_config_version > 0"
+                              ).fetchall()
+            for device, version, text in rows:
+                self._publish(device, version, json.loads(text) if text else {})
+        self.writer.submit(task)
+
     def resync(self, now: float | None = None) -> list[str]:
         """Publish again the desired config of every online device that reports another
         version: the retained copy may be gone or stale (a broker restarted before it
@@ -40,11 +52,7 @@ class DesiredConfig:
         another version is asked again after 30 s, then twice as long each time, up to an
         hour (a config it refuses is not sent nonstop). Returns the devices sent to."""
         now = time.monotonic() if now is None else now
-        rows = self.writer.call(lambda db: db.execute(
-            "SELECT id, desired_config_version, desired_config FROM devices"
-            " WHERE status = 'approved' AND online = 1 AND desired_config_version > 0"
-            " AND (reported_config_version IS NULL"
-            " OR reported_config_version != desired_config_version)").fetchall())
+        rows = self.writer.call(_behind)
         behind = {r[0] for r in rows}
         for device in list(self._resent):
             if device not in behind:
@@ -120,6 +128,20 @@ class DesiredConfig:
         for device, version in versions.items():
             self._publish(device, version, configs[device])
         return versions
+
+
+def _behind(db: sqlite_utils.Database) -> list[tuple[str, int, str | None]]:
+    """Writer task: online devices whose reported config version is not the desired one.
+    One that runs a *newer* version than desired (the controller's database restored from
+    an older backup) gets its desired version moved past it: a node never goes back."""
+    db.execute("UPDATE devices SET desired_config_version = reported_config_version + 1"
+               " WHERE status = 'approved' AND online = 1 AND desired_config_version > 0"
+               " AND reported_config_version > desired_config_version")
+    return db.execute(
+        "SELECT id, desired_config_version, desired_config FROM devices"
+        " WHERE status = 'approved' AND online = 1 AND desired_config_version > 0"
+        " AND (reported_config_version IS NULL"
+        " OR reported_config_version != desired_config_version)").fetchall()
 
 
 def merge(target: Any, patch: Any) -> Any:

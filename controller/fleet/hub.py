@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from controller.fleet.commands import Commands
@@ -42,7 +43,10 @@ class Hub:
         # MQTT 3.1.1 for the controller's own connection: it uses no MQTT 5 feature,
         # and paho parses MQTT 5 properties of every message in Python (a tenth of
         # the controller's CPU at full ingestion). Devices still speak MQTT 5.
-        self.session = MqttSession(CLIENT_ID, dataclasses.replace(settings, protocol=4))
+        self.session = MqttSession(CLIENT_ID, dataclasses.replace(settings, protocol=4),
+                                   on_connect=self._connected)
+        #: Called on every (re)connect, on paho's thread: they must not block.
+        self.connected_hooks: list[Callable[[], None]] = []
         self.registry: Registry | None = None
         self.ingestor: Ingestor | None = None
         self.commands: Commands | None = None
@@ -53,6 +57,13 @@ class Hub:
         self.session.subscribe(subscription(Topic.STATE), self._state)
         self.session.subscribe(subscription(Topic.TELEMETRY), self._telemetry)
         self.session.subscribe(subscription(Topic.EVENTS), self._events)
+
+    def _connected(self) -> None:
+        for hook in self.connected_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("connect hook %r failed", hook)
 
     def start(self) -> None:
         if self.pacer is not None:
