@@ -35,6 +35,7 @@ from controller.fleet.ingest import Ingestor
 from controller.fleet.metrics import Metrics
 from controller.fleet.registry import Registry
 from controller.fleet.revocation import Revocation
+from controller.fleet.sequence import Sequences
 from controller.ratings import alerts as alerts_module
 from controller.ratings import cases
 from controller.ratings.public_info import PublicInfo
@@ -154,6 +155,8 @@ class Controller:
         self.public_info = PublicInfo(self.writer, self.readers, self.desired_config)
         self.screenshots = Screenshots(self.writer, self.commands)
         self.hub.attach(self.registry, self.ingestor, self.commands)
+        self.sequences = Sequences(self.writer)
+        self.ingestor.stored_hooks.append(self.sequences.observe)
         self.hub.connected_hooks.append(self.desired_config.republish_all)
 
     def _card_imported(self, card: DeviceCard) -> None:
@@ -244,6 +247,7 @@ class Controller:
                 self.registry.sweep()
                 if time.monotonic() >= next_expiry:
                     self.desired_config.resync()
+                    self.sequences.sweep()
                     next_expiry = time.monotonic() + self.sweep_interval
                     self.commands.expire()
                     self.roster.refresh_if_due()

@@ -21,11 +21,18 @@ from node_runtime.config import NodeConfig
 from node_runtime.delivery import Delivery
 from node_runtime.outbox import Outbox
 from node_runtime.session import MqttSession
-from node_runtime.storage import open_durable
+from node_runtime.storage import open_durable, set_aside_if_corrupt
 from node_runtime.systemd import SystemdNotifier
 from node_runtime.telemetry import SystemProbe
 from wire.errors import MessageError
-from wire.messages import EVENT_CONFIG_APPLIED, decode, encode, format_ts, utc_now
+from wire.messages import (
+    EVENT_CONFIG_APPLIED,
+    EVENT_STORAGE_RESET,
+    decode,
+    encode,
+    format_ts,
+    utc_now,
+)
 from wire.topics import Topic, device_topic
 
 if TYPE_CHECKING:
@@ -64,6 +71,10 @@ class Node:
         #: Role checks for the watchdog (e.g. the kiosk's UI loop still turning).
         self.health_checks: list[Callable[[], bool]] = []
         db_path = config.data_dir / "node.db"
+        #: A damaged node.db set aside at start (reported in telemetry and as an event).
+        self.storage_reset = set_aside_if_corrupt(db_path)
+        if self.storage_reset:
+            log.error("%s; starting a fresh one", self.storage_reset)
         self.outbox = Outbox(db_path, self.device_id, clock_synced=self.clock_synced)
         try:
             self._state_lock = threading.Lock()
@@ -79,6 +90,8 @@ class Node:
         except Exception:
             self.outbox.close()
             raise
+        if self.storage_reset:  # the controller learns why this device's seqs restart
+            self.outbox.put(EVENT_STORAGE_RESET, {"reason": self.storage_reset})
         self.session = MqttSession(
             self.device_id, config.mqtt,
             will=(self.topic(Topic.STATE), OFFLINE_STATE),
@@ -198,6 +211,7 @@ class Node:
             "clock": describe(self.clock_synced),
             "outbox_depth": self.outbox.depth,
             "link": self.link(),
+            **({"storage_reset": self.storage_reset} if self.storage_reset else {}),
             **extra,
         }
 

@@ -44,3 +44,32 @@ def fsync_dir(path: str | pathlib.Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def set_aside_if_corrupt(path: str | pathlib.Path) -> str | None:
+    """If the SQLite file at ``path`` cannot be read (a power cut mid-write on a cheap SD
+    card, a bad sector), rename it and its WAL aside (``<name>.corrupt-<UTC time>``) so a
+    fresh one is started instead of the node failing at every restart; return what was
+    wrong (None: the file is sound or absent). The damaged file is kept for a technician."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            result = conn.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            conn.close()
+        if result == "ok":
+            return None
+        reason = f"quick_check: {result}"
+    except sqlite3.DatabaseError as exc:
+        reason = str(exc)
+    import time
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for suffix in ("", "-wal", "-shm"):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            os.replace(part, path.with_name(f"{path.name}.corrupt-{stamp}{suffix}"))
+    fsync_dir(path.parent)
+    return f"{path.name} could not be read ({reason}): set aside as {path.name}.corrupt-{stamp}"

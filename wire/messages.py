@@ -52,6 +52,9 @@ COMMAND_STATUSES = ("done", "failed", "expired", "unknown")
 #: Event types the runtime itself emits (roles add their own, e.g. ``rating``).
 EVENT_COMMAND_RESULT = "command_result"
 EVENT_CONFIG_APPLIED = "config_applied"
+#: A node whose database could not be read set it aside and started afresh: its events'
+#: sequence numbers start again from 1 (data: ``reason``).
+EVENT_STORAGE_RESET = "storage_reset"
 
 _NUM = (int, float)
 _OPT = object()  # marker: field may be absent or null

@@ -54,6 +54,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("cameras", (cameras.CAMERAS,)),
     Migration("enrolment", (fleet.ENROLMENT,)),
     Migration("rating_time_source", (ratings.TIME_SOURCE,)),
+    Migration("sequence_anomalies", (fleet.SEQUENCE_ANOMALIES,)),
 )
 
 

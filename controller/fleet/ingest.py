@@ -59,6 +59,9 @@ class Ingestor:
         self._lock = threading.Lock()
         self._pending: list[dict[str, Any]] = []
         self._scheduled = False
+        #: Called after each commit with the (device, seq, type) of the events it stored.
+        self.stored_hooks: list[Callable[[list[tuple[str, int, str]]], None]] = []
+        self._stored: list[tuple[str, int, str]] = []  # writer thread only
         writer.batch_hooks.append(self._flush)
 
     def register(self, type_: str, handler: TypeHandler) -> None:
@@ -94,8 +97,10 @@ class Ingestor:
         self.metrics.count("events_duplicate", len(events) - fresh)
         # Only now, with every event stored (or the whole task rolled back by
         # an exception above), may their acks wait for the commit.
-        for event in events:
+        for event, new in zip(events, stored, strict=True):
             self._acks[event["device"]].append(event["id"])
+            if new:
+                self._stored.append((event["device"], event["seq"], event["type"]))
 
     def _store(self, db: sqlite_utils.Database, event: dict[str, Any], *, careful: bool) -> bool:
         """Store ``event`` and run its type's handler; False if it was a duplicate.
@@ -159,8 +164,11 @@ class Ingestor:
 
     def _flush(self, committed: bool) -> None:
         acks, self._acks = self._acks, defaultdict(list)
+        stored, self._stored = self._stored, []
         if not committed:
             return  # the nodes will send these again
+        for hook in self.stored_hooks:
+            hook(stored)
         for device, ids in acks.items():
             for start in range(0, len(ids), 1000):
                 self._publish_ack(device, ids[start:start + 1000])

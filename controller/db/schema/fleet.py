@@ -147,3 +147,19 @@ CREATE TABLE enrolments (
 );
 CREATE INDEX enrolments_device ON enrolments (device_id, status)
 """
+
+#: Gaps and resets in devices' event sequence numbers (see
+#: :mod:`controller.fleet.sequence`).
+SEQUENCE_ANOMALIES = """
+CREATE TABLE sequence_anomalies (
+    id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('pending', 'gap', 'reset')),
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    missing INTEGER,
+    detected REAL NOT NULL,
+    detail TEXT
+);
+CREATE INDEX sequence_anomalies_device ON sequence_anomalies (device, detected)
+"""

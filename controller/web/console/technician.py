@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse
 from controller.access.roles import OPERATOR, TECHNICIAN, Caller
 from controller.db.connection import ReaderPool
 from controller.errors import ControllerError, message_of
-from controller.fleet import commands, desired_config, enrolment, registry
+from controller.fleet import commands, desired_config, enrolment, registry, sequence
 from controller.web.auth import allow, require_token
 from controller.web.console.render import N_, PAGE, MenuItem, add_to_menu, render
 from controller.web.deps import Services, readers, services
@@ -90,8 +90,10 @@ def device_page(id: str, request: Request, caller: Caller = Depends(require_toke
         device = registry.get_device(db, id)
         history = registry.telemetry_history(db, id, HISTORY)
         config = desired_config.get_desired(db, id)
+        anomalies = sequence.anomalies(db, id, limit=20)
     text = json.dumps(config["config"], ensure_ascii=False, indent=2, sort_keys=True)
     return render(request, "technician_device.html", caller=caller, device=device,
+                  sequence=anomalies,
                   charts=[chart(history, field, label, unit) for field, label, unit in CHARTS],
                   commands=COMMANDS.get(device["role"] or "", DEFAULT_COMMANDS),
                   labels=COMMAND_LABELS, config=config, config_text=text)

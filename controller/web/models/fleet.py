@@ -224,3 +224,13 @@ class BundleCreate(RequestBody):
     enrol: bool = Field(False, description="enrol by claim (a one-time token in the bundle) "
                                            "instead of importing its card now")
     replace: bool = Field(False, description="the id is known: new hardware takes its place")
+
+
+class SequenceAnomaly(ResponseBody):
+    device: str
+    kind: Literal["gap", "reset"]
+    first_seq: int
+    last_seq: int = Field(description="a gap's last missing seq; a reset's highest seq before")
+    missing: int | None = Field(description="a gap's events that never came")
+    detected: float
+    detail: str | None

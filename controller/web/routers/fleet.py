@@ -21,6 +21,7 @@ from controller.fleet import (
     ingest,
     presence,
     registry,
+    sequence,
 )
 from controller.ratings import screenshots
 from controller.web.auth import allow, require_token
@@ -181,6 +182,16 @@ def quarantine(limit: int = Query(100, ge=1, le=10_000),
                pool: ReaderPool = Depends(readers)) -> Any:
     with pool.connection() as db:
         return ingest.list_quarantine(db, limit)
+
+
+@router.get("/events/sequence-anomalies", dependencies=[allow(TECHNICIAN)],
+            response_model=list[m.SequenceAnomaly],
+            summary="Gaps (events numbered but never received) and resets (numbering from 1 "
+                    "again) in devices' event sequence numbers, newest first")
+def sequence_anomalies(device: str | None = None, limit: int = Query(200, ge=1, le=10_000),
+                       pool: ReaderPool = Depends(readers)) -> Any:
+    with pool.connection() as db:
+        return sequence.anomalies(db, device, limit)
 
 
 @router.get("/commands/{id}", dependencies=[allow(TECHNICIAN)],
