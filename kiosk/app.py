@@ -152,7 +152,7 @@ class KioskView(FloatLayout):
         officer = self.terminal.officer()
         # Compared by value (not id: a replaced settings object's id may be reused).
         key = (screen, self.terminal.language, self.terminal.settings, officer,
-               self.photo_path(officer), tuple(self.size))
+               self.photo_path(officer), tuple(self.size), self.terminal.storage_error is None)
         cached = self._cache.get(screen)
         if screen in _STATIC and cached is not None and cached[0] == key:
             # Static screens are built once per look: no new textures per tap (months of
@@ -297,6 +297,12 @@ class KioskView(FloatLayout):
 
     def _thanks(self) -> None:
         lang = self.lang
+        if self.terminal.storage_error is not None:  # held in memory, not on disk yet
+            self.add_widget(_label(f"[b]{text('unrecorded', lang)}[/b]\n"
+                                   f"{text('unrecorded_sub', lang)}", self.font(0.07),
+                                   markup=True, color="b00020",
+                                   **_band(0.1, 0.9, 0.05, 0.95)))
+            return
         self.add_widget(_label(f"[b]{text('thanks', lang)}[/b]\n{text('thanks_sub', lang)}",
                                self.font(0.08), markup=True, **_band(0.1, 0.9, 0.05, 0.95)))
 

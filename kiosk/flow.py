@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from typing import Any
 
 from kiosk.settings import KioskSettings
 from wire.rating import MAX_DOSSIER_LENGTH, level_of
@@ -37,6 +38,7 @@ class Answer:
     reasons: list[str] = dataclasses.field(default_factory=list)
     dossier: str = ""
     rating_id: str | None = None  # the event id, once recorded
+    held: Any = None  # the rating held in memory while the disk refused it (terminal.Held)
 
     @property
     def has_detail(self) -> bool:

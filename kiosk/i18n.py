@@ -22,6 +22,11 @@ _TEXTS: dict[str, dict[str, str]] = {
     "delete": {"vi": "Xóa", "en": "Delete"},
     "dossier": {"vi": "Mã hồ sơ hoặc số phiếu (nếu có)", "en": "Dossier or ticket number (if any)"},
     "thanks": {"vi": "Cảm ơn ông/bà!", "en": "Thank you!"},
+    # The disk refused the rating (full, failing): it is held in memory, written later.
+    "unrecorded": {"vi": "Máy chưa ghi nhận được đánh giá lúc này.",
+                   "en": "Your rating cannot be recorded right now."},
+    "unrecorded_sub": {"vi": "Xin ông/bà vui lòng báo cán bộ tại quầy.",
+                       "en": "Please tell the officer at the desk."},
     "thanks_sub": {"vi": "Ý kiến của ông/bà giúp chúng tôi phục vụ tốt hơn.",
                    "en": "Your opinion helps us serve you better."},
     "closed": {"vi": "Ngoài giờ làm việc", "en": "Outside office hours"},

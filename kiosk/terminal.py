@@ -4,13 +4,18 @@ Touch (Kivy's thread), buttons (gpiozero's thread), config and commands
 (the node's threads) all come through here. A rating is handed to
 ``emit`` (the node's durable outbox, which returns once fsync'd) *before*
 the screen changes, so no citizen is thanked for an answer that is not on
-disk.
+disk. If the disk cannot take it (full, failing), the rating is held in memory,
+the screen says it could not be recorded and to tell the officer, and
+:meth:`Terminal.tick` writes what is held as soon as the disk takes it again: the
+app never dies on a tap.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +32,20 @@ log = logging.getLogger(__name__)
 
 Emit = Callable[[str, dict[str, Any]], dict[str, Any]]
 Listener = Callable[[], None]
+
+#: Ratings held in memory while the disk refuses them (beyond, the oldest detail goes).
+MAX_HELD = 2000
+RETRY_S = 5.0
+
+
+@dataclasses.dataclass
+class Held:
+    """An event the disk refused; a detail waits for its held rating's id."""
+
+    type: str
+    data: dict[str, Any]
+    rating: Held | None = None
+    event_id: str | None = None
 
 
 class Terminal:
@@ -54,6 +73,10 @@ class Terminal:
         self.is_open = True
         self.last_rating: dict[str, Any] | None = None
         self._officer_shown: Officer | None = None
+        #: Events the disk refused, oldest first, and why (None: all written).
+        self.held: list[Held] = []
+        self.storage_error: str | None = None
+        self._retry_at = 0.0
 
     # -- what the view and the buttons call ---------------------------------------------
 
@@ -103,9 +126,11 @@ class Terminal:
             self._changed()
 
     def tick(self) -> None:
-        """Called a few times a second: office hours, timeouts."""
+        """Called a few times a second: office hours, timeouts, held ratings written."""
         with self._lock:
             now = self._monotonic()
+            if self.held and now >= self._retry_at:
+                self._write_held(now)
             is_open = self.settings.office_hours.is_open(self.local_now())
             changed = is_open != self.is_open
             if changed:
@@ -152,21 +177,72 @@ class Terminal:
 
     def _record(self, outcome: Outcome, *, source: str = "touch",
                 misuse: str | None = None) -> dict[str, Any] | None:
-        if outcome.detail is not None and outcome.detail.rating_id:
-            self._emit(EVENT_RATING_DETAIL, detail_data(outcome.detail, outcome.timed_out))
+        detail = outcome.detail
+        if detail is not None and (detail.rating_id or detail.held is not None):
+            data = detail_data(detail, outcome.timed_out)
+            if detail.rating_id:
+                self._put(EVENT_RATING_DETAIL, data)
+            else:  # its rating is held: the detail waits with it
+                self._hold(Held(EVENT_RATING_DETAIL, data, rating=detail.held), "held")
         if outcome.rating is None:
             return None
         return self._record_rating(outcome.rating, source, misuse)
 
+    def _put(self, type_: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Write an event durably; if the disk refuses it, hold it (None)."""
+        if self.held:  # keep the order: nothing passes what waits
+            self._hold(Held(type_, data), "earlier ratings are still held")
+            return None
+        try:
+            return self._emit(type_, data)
+        except (OSError, sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+            log.error("cannot record %s now (%s): held in memory until the disk takes it",
+                      type_, exc)
+            self._hold(Held(type_, data), str(exc))
+            return None
+
+    def _hold(self, held: Held, why: str) -> None:
+        if len(self.held) >= MAX_HELD:
+            drop = next((h for h in self.held if h.type != EVENT_RATING), self.held[0])
+            self.held.remove(drop)
+            log.error("more than %s events held: %s dropped", MAX_HELD, drop.type)
+        self.held.append(held)
+        if self.storage_error is None:
+            self.storage_error = why
+            self._retry_at = self._monotonic() + RETRY_S
+        return None
+
+    def _write_held(self, now: float) -> None:
+        while self.held:
+            held = self.held[0]
+            if held.rating is not None:
+                held.data["rating_id"] = held.rating.event_id
+            try:
+                event = self._emit(held.type, held.data)
+            except (OSError, sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+                self.storage_error = str(exc)
+                self._retry_at = now + RETRY_S
+                return
+            held.event_id = event["id"]
+            self.held.pop(0)
+        log.warning("the disk takes events again: every held rating written")
+        self.storage_error = None
+        self._changed()
+
     def _record_rating(self, answer: Answer, source: str,
-                       misuse: str | None) -> dict[str, Any]:
+                       misuse: str | None) -> dict[str, Any] | None:
         now = self._wall()
         data = rating_data(
             answer, self.settings, kiosk=self.device_id, officer=self.settings.officer_at(now),
             when=now, clock_synced=self.clock_synced(), misuse=misuse, source=source,
             follow_up=self.flow.screen in (Screen.FOLLOW_UP, Screen.DOSSIER),
             language=self.language)
-        event = self._emit(EVENT_RATING, data)
+        event = self._put(EVENT_RATING, data)
+        if event is None:
+            answer.held = self.held[-1]
+            log.warning("rating (level %s/%s) held in memory: %s", answer.level,
+                        answer.scale, self.storage_error)
+            return None
         answer.rating_id = event["id"]
         self.last_rating = event
         log.info("rating %s (level %s/%s, %s%s) recorded", event["id"], answer.level,
