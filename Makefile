@@ -6,7 +6,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test bench lint screenshots clean
+.PHONY: setup demo test bench faults lint screenshots clean
 
 setup: $(STAMP)
 	@scripts/setup-system.sh
@@ -30,6 +30,11 @@ test: setup
 
 bench: setup
 	$(PY) -m bench
+
+# 100 faults against the real broker, controller and nodes; writes docs/faults.md.
+# (A short form of 20 runs in `make test`: tests/test_fault_campaign.py.)
+faults: setup
+	$(PY) -m sim.faults --faults 100
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -124,3 +124,25 @@ def test_config_survives_node_restart_offline(controller, make_node):
     node.close()
     again = make_node("kiosk-27", start=False)
     assert (again.config_version, again.desired) == (version, {"language": "en"})
+
+
+def test_a_device_reporting_another_config_version_gets_it_again_backing_off(controller):
+    from controller.fleet.desired_config import DesiredConfig
+    sent = []
+    configs = DesiredConfig(controller.writer, lambda d, v, c: sent.append((d, v)))
+    controller.registry.add("kiosk-27", "kiosk")
+    configs.set("kiosk-27", {"scale": 5})
+    configs.set("kiosk-27", {"scale": 4})
+    controller.writer.call(lambda db: db.execute(
+        "UPDATE devices SET online = 1, reported_config_version = 1 WHERE id = 'kiosk-27'"))
+    sent.clear()
+    assert configs.resync(now=0) == []  # just seen behind: it may still be applying it
+    assert configs.resync(now=31) == ["kiosk-27"] and sent == [("kiosk-27", 2)]
+    assert configs.resync(now=60) == []  # then after 60 s, 120 s...: not nonstop
+    assert configs.resync(now=92) == ["kiosk-27"]
+    # A device that runs a newer version than desired (the database restored from an
+    # older backup) gets a desired version past its own, never an older one.
+    controller.writer.call(lambda db: db.execute(
+        "UPDATE devices SET reported_config_version = 9 WHERE id = 'kiosk-27'"))
+    configs.resync(now=100)
+    assert configs.resync(now=131) == ["kiosk-27"] and sent[-1] == ("kiosk-27", 10)

@@ -47,9 +47,9 @@ class DesiredConfig:
 
     def resync(self, now: float | None = None) -> list[str]:
         """Publish again the desired config of every online device that reports another
-        version: the retained copy may be gone or stale (a broker restarted before it
-        saved, a node restarted with an empty database). A device that keeps reporting
-        another version is asked again after 30 s, then twice as long each time, up to an
+        version for 30 s: the retained copy may be gone or stale (a broker restarted before
+        it saved, a node restarted with an empty database). A device that keeps reporting
+        another version is asked again after 60 s, then twice as long each time, up to an
         hour (a config it refuses is not sent nonstop). Returns the devices sent to."""
         now = time.monotonic() if now is None else now
         rows = self.writer.call(_behind)
@@ -60,10 +60,12 @@ class DesiredConfig:
         sent = []
         for device, version, text in rows:
             last = self._resent.get(device)
-            if last and last[0] == version and now - last[1] < last[2]:
+            if last is None or last[0] != version:  # seen behind now: give it 30 s first
+                self._resent[device] = (version, now, 30.0)
                 continue
-            wait = min(last[2] * 2, 3600.0) if last and last[0] == version else 30.0
-            self._resent[device] = (version, now, wait)
+            if now - last[1] < last[2]:
+                continue
+            self._resent[device] = (version, now, min(last[2] * 2, 3600.0))
             self._publish(device, version, json.loads(text) if text else {})
             sent.append(device)
         if sent:
