@@ -90,37 +90,64 @@ def _platforms(machine: str) -> list[str]:
 
 def prepare(role: str, target: Target, cache: pathlib.Path, *,
             project: pathlib.Path | None = None, refresh: bool = False) -> pathlib.Path:
-    """The cached wheelhouse for ``role`` on ``target`` (made if missing: needs PyPI)."""
+    """The cached wheelhouse for ``role`` on ``target`` (made if missing: needs PyPI).
+    The project's own wheel is built again whenever its sources changed."""
     folder = cache / f"{role}-{target.name}"
-    version = importlib.metadata.version("thanthien")
-    stamp = folder / "wheelhouse.json"
-    if not refresh and stamp.is_file() and json.loads(stamp.read_text()).get(
-            "thanthien") == version and any(folder.glob("thanthien-*.whl")):
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    reqs = requirements(role, target)
-    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
-    download = [*pip, "download", "--only-binary", ":all:", "--dest", str(folder),
-                "--python-version", target.python, "--implementation", "cp"]
-    for platform in _platforms(target.machine):
-        download += ["--platform", platform]
-    _run([*download, *reqs], f"downloading the {role}'s wheels for {target.name}")
+    project = project or pathlib.Path(__file__).resolve().parent.parent
+    digest = _source_digest(project)
+    stamp_file = folder / "wheelhouse.json"
+    try:
+        stamp = json.loads(stamp_file.read_text())
+    except (OSError, ValueError):
+        stamp = {}
+    if refresh or stamp.get("role") != role or not (folder / "requirements.txt").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+        download = [*pip, "download", "--only-binary", ":all:", "--dest", str(folder),
+                    "--python-version", target.python, "--implementation", "cp"]
+        for platform in _platforms(target.machine):
+            download += ["--platform", platform]
+        _run([*download, *requirements(role, target)],
+             f"downloading the {role}'s wheels for {target.name}")
+        stamp = {"role": role, "machine": target.machine, "python": target.python,
+                 "apt": list(APT_PACKAGES[role])}
+    if stamp.get("source") != digest or not any(folder.glob("thanthien-*.whl")):
+        _build_own(project, folder)
+        stamp["source"] = digest
+    (folder / "requirements.txt").write_text("\n".join(sorted(_pinned(folder))) + "\n")
+    stamp["thanthien"] = importlib.metadata.version("thanthien")
+    stamp_file.write_text(json.dumps(stamp, indent=2) + "\n")
+    return folder
+
+
+def _build_own(project: pathlib.Path, folder: pathlib.Path) -> None:
     for old in folder.glob("thanthien-*.whl"):
         old.unlink()
-    project = project or pathlib.Path(__file__).resolve().parent.parent
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
     with tempfile.TemporaryDirectory() as tmp:  # a build leaves build/ in its source folder
         source = pathlib.Path(tmp) / "src"
-        shutil.copytree(project, source, ignore=shutil.ignore_patterns(
-            ".*", "node_modules", "build", "*.egg-info", "__pycache__", "tests", "docs",
-            "bench", "vendor"))
+        shutil.copytree(project, source, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
         _run([*pip, "wheel", "--no-deps", "--wheel-dir", str(folder), str(source)],
              "building thanthien's own wheel")
-    pinned = sorted(_pinned(folder))
-    (folder / "requirements.txt").write_text("\n".join(pinned) + "\n")
-    stamp.write_text(json.dumps({"role": role, "machine": target.machine,
-                                 "python": target.python, "thanthien": version,
-                                 "apt": list(APT_PACKAGES[role])}, indent=2) + "\n")
-    return folder
+
+
+_NOT_SOURCE = (".*", "node_modules", "build", "*.egg-info", "__pycache__", "tests", "docs",
+               "bench", "vendor")
+
+
+def _source_digest(project: pathlib.Path) -> str:
+    """A digest of what goes into the project's wheel (its packages and pyproject)."""
+    import hashlib
+    h = hashlib.sha256()
+    files = [project / "pyproject.toml"] + sorted(
+        p for package in ("wire", "node_runtime", "provisioning", "kiosk", "speaker_node",
+                          "camera_node", "controller", "sim")
+        for p in (project / package).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and "vendor" not in p.parts)
+    for path in files:
+        h.update(str(path.relative_to(project)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def _pinned(folder: pathlib.Path) -> list[str]:
