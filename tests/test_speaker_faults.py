@@ -333,3 +333,33 @@ def test_a_cancelled_emergency_never_comes_back_from_a_broker_killed_before_its_
     receipt = receipt_of(bed, storm["id"], "spk-stale-1")
     assert receipt is None or receipt["status"] != "played", receipt
     assert not out.exists() or out.stat().st_size == 0
+
+
+def test_a_week_offline_the_speaker_still_plays_on_its_holdover_but_not_after_a_reboot(
+        bed, tmp_path):
+    """The kernel gives up on an unsynchronised clock after ~9 hours; the speaker keeps
+    trusting it while its drift is bounded (a week at 50 ppm is ~30 s), and says so in the
+    receipt; rebooted offline without a real-time clock, it plays no timed item."""
+    from node_runtime.clock import ClockTrust
+    state = {"ntp": True, "mono": 1000.0, "boot": "b1"}
+    trust = ClockTrust(tmp_path / "clock.json", kernel_synced=lambda: state["ntp"],
+                       monotonic=lambda: state["mono"], boot=lambda: state["boot"],
+                       rtc=lambda: None)
+    assert trust()  # synced, recorded
+    state["ntp"], state["mono"] = False, 1000.0 + 7 * 86400  # a week without network
+    audio = bed.upload(noise_wav(1.0, seed=8)).json()
+    _, out, _ = bed.speaker("spk-week-1", clock_synced=trust)
+    week = bed.schedule(audio["id"], soon(3), targets={"speakers": ["spk-week-1"]}).json()
+    played = wait_for(lambda: receipt_of(bed, week["id"], "spk-week-1"), timeout=20)
+    assert played["status"] == "played"
+    stored = bed.ctl.reader().execute(
+        "SELECT data FROM playback_receipts WHERE occurrence LIKE ?",
+        (f"{week['id']}@%",)).fetchone()[0]
+    assert '"clock": "holdover \\u00b130.2 s"' in stored or "holdover ±30.2 s" in stored
+    state["boot"] = "b2"  # a power cut: rebooted, still offline, no clock battery
+    rebooted = ClockTrust(tmp_path / "clock.json", kernel_synced=lambda: False,
+                          monotonic=lambda: 5.0, boot=lambda: "b2", rtc=lambda: None)
+    _, out2, _ = bed.speaker("spk-week-2", clock_synced=rebooted)
+    again = bed.schedule(audio["id"], soon(8), targets={"speakers": ["spk-week-2"]}).json()
+    skipped = wait_for(lambda: receipt_of(bed, again["id"], "spk-week-2"), timeout=25)
+    assert (skipped["status"], skipped["reason"]) == ("skipped", "clock not synchronised")
