@@ -5,8 +5,6 @@ bundle made by the controller and saved by the browser."""
 
 from __future__ import annotations
 
-import pathlib
-import shutil
 import zipfile
 
 import pytest
@@ -96,16 +94,8 @@ def test_technician_imports_a_card_and_creates_an_enrolment_token(browser, techn
 
 def test_technician_makes_a_bundle_and_the_browser_saves_it(browser, make_controller,
                                                             tmp_path):
-    from provisioning import wheelhouse
-    host = pathlib.Path(__file__).resolve().parent.parent / ".cache" / "wheelhouse" / \
-        f"speaker-{wheelhouse.Target.host().name}"
-    cache = tmp_path / "wheels"
-    shutil.copytree(host, cache / "speaker-aarch64-py313")  # what a Pi on Trixie would get
-    site = tmp_path / "site.toml"
-    site.write_text(f'mqtt_host = "xa-tan-an.local"\nmqtt_port = 8883\n'
-                    f'controller_url = "https://xa-tan-an.local:8443"\n'
-                    f'wheels_cache = "{cache}"\nwifi_ssid = "UBND"\n')
-    ctl = make_controller(device_site=site)
+    from test_enrolment import device_site
+    ctl = make_controller(device_site=device_site(tmp_path))
     ctl.writer.call(lambda db: users.add_user(db, "nguoi-ky-thuat", TECHNICIAN, PASSWORD))
     visit = Visit(browser, ctl.api_url)
     try:

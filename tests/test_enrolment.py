@@ -35,6 +35,21 @@ def api(controller):
     return call
 
 
+def device_site(tmp_path: pathlib.Path) -> pathlib.Path:
+    """The controller's site settings for devices' cards, and a speaker's wheelhouse for
+    Trixie beside them (this machine's wheels under a Pi's name: nothing is installed)."""
+    import shutil
+
+    from test_provisioning import HOST_WHEELS
+    cache = tmp_path / "wheels"
+    shutil.copytree(HOST_WHEELS, cache / "speaker-aarch64-py313")
+    site = tmp_path / "site.toml"
+    site.write_text(f'mqtt_host = "xa-tan-an.local"\nmqtt_port = 8883\n'
+                    f'controller_url = "https://xa-tan-an.local:8443"\n'
+                    f'wheels_cache = "{cache}"\nwifi_ssid = "UBND"\n')
+    return site
+
+
 def _publish(broker, user, password) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-u", user, "-P", password,
                            "-t", f"tt/v1/dev/{user}/telemetry", "-m", "{}"],
@@ -189,19 +204,9 @@ def test_the_console_makes_a_bundle_and_imports_its_card(tmp_path, broker, make_
     """One device at a time from the console: the controller writes the bundle from its
     site settings for devices and the wheelhouse prepared beside it, imports the card."""
     import io
-    import shutil
     import zipfile
 
-    from provisioning import wheelhouse
-    host = pathlib.Path(__file__).resolve().parent.parent / ".cache" / "wheelhouse" / \
-        f"speaker-{wheelhouse.Target.host().name}"
-    cache = tmp_path / "wheels"
-    shutil.copytree(host, cache / "speaker-aarch64-py313")  # what a Pi on Trixie would get
-    site = tmp_path / "site.toml"
-    site.write_text(f'mqtt_host = "xa-tan-an.local"\nmqtt_port = 8883\n'
-                    f'controller_url = "https://xa-tan-an.local:8443"\n'
-                    f'wheels_cache = "{cache}"\nwifi_ssid = "UBND"\n')
-    ctl = make_controller(device_site=site)
+    ctl = make_controller(device_site=device_site(tmp_path))
     token = ctl.writer.call(lambda db: create_token(db, "kythuat"))
     headers = {"Authorization": f"Bearer {token}"}
     answer = requests.post(ctl.api_url + "/api/v1/devices/bundle", headers=headers, timeout=60,

@@ -1,5 +1,6 @@
-// Why a request failed, said one way on every console page (operator.js, roster.js and
-// technician.js call window.ttConsole.reason). The controller answers a refusal as
+// Why a request failed, said one way on every console page (operator.js, roster.js,
+// provisioning.js and technician.js call window.ttConsole.reason; the first three take
+// the session's CSRF token from window.ttConsole.csrf). The controller answers a refusal as
 // {"error": "..."} in the page's language when its catalog has the sentence (the answer
 // then also carries "error_en"); otherwise the reason is English, so a lead in the page's
 // language, chosen by HTTP status (0: no answer at all), goes before it. The leads come
@@ -39,6 +40,16 @@
     return head + ": " + message;
   }
 
+  // The session's CSRF token, which every state-changing request carries.
+  function csrf() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"];
+    } catch (e) {
+      return null;
+    }
+  }
+
   window.ttConsole = window.ttConsole || {};
   window.ttConsole.reason = reason;
+  window.ttConsole.csrf = csrf;
 }());

@@ -6,19 +6,12 @@
 (function () {
   "use strict";
 
-  function csrf() {
-    try {
-      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"];
-    } catch (e) {
-      return null;
-    }
-  }
 
   function send(method, url, body) {
     return new Promise(function (resolve) {
       var xhr = new XMLHttpRequest();
       xhr.open(method, url);
-      xhr.setRequestHeader("X-CSRF-Token", csrf() || "");
+      xhr.setRequestHeader("X-CSRF-Token", window.ttConsole.csrf() || "");
       xhr.setRequestHeader("Content-Type", "application/json");
       xhr.onload = function () {
         var data = null;

@@ -10,11 +10,6 @@
 // allows no inline script.)
 (function () {
   "use strict";
-  function csrf() {
-    try {
-      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"];
-    } catch (e) { return ""; }
-  }
   function show(form, text, error) {
     var out = document.getElementById(form.dataset.outcome);
     if (!out) { return; }
@@ -25,7 +20,7 @@
   function post(url, body, asFile) {
     return fetch(url, {
       method: "POST", body: JSON.stringify(body), credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf() || ""}
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": window.ttConsole.csrf() || ""}
     }).then(function (resp) {
       if (resp.ok && asFile) { return resp.blob(); }
       return resp.text().then(function (text) {

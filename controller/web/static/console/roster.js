@@ -6,11 +6,6 @@
 // allows no inline script.)
 (function () {
   "use strict";
-  function csrf() {
-    try {
-      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"];
-    } catch (e) { return ""; }
-  }
   function slug(text) {
     return (text || "").normalize("NFD").replace(/[\u0300-\u036f]/g, "")
       .replace(/[đĐ]/g, "d").toLowerCase().replace(/[^a-z0-9]+/g, "-")
@@ -25,7 +20,7 @@
   function send(method, url, body, type) {
     return fetch(url, {
       method: method, body: body, credentials: "same-origin",
-      headers: {"Content-Type": type, "X-CSRF-Token": csrf() || ""}
+      headers: {"Content-Type": type, "X-CSRF-Token": window.ttConsole.csrf() || ""}
     }).then(function (resp) {
       if (resp.ok) { return resp; }
       return resp.text().then(function (text) {
