@@ -5,9 +5,9 @@ accounts, the controller's database, each device's node file and outbox,
 and the logs. The API is HTTPS, as in a commune, with a throwaway CA of the
 demo's own in ``.demo/tls/`` (``ca.crt`` is what curl, the demo's own
 requests and the speakers trust). It writes the API base URL to
-``.demo/api-url`` (and the broker's port to ``.demo/mqtt-port``), an admin token to ``.demo/admin-token`` and the console's
-admin name and password to ``.demo/admin-password``, and stops everything on
-Ctrl-C or SIGTERM.
+``.demo/api-url`` (and the broker's port to ``.demo/mqtt-port``), an admin token
+to ``.demo/admin-token`` and the console's admin name and password to
+``.demo/admin-password``, and stops everything on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations

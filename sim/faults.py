@@ -13,7 +13,10 @@ after another:
 - ``partition``: every device cut off from the broker for up to 10 minutes, time-scaled
   (``--scale``, default 0.01: 6 s at most);
 - ``controller_disk_full``: the controller's database folder (its own small tmpfs, as
-  root) filled to the last byte for a few seconds, then freed.
+  root) filled to the last byte for a few seconds, then freed;
+- ``controller_clock_jump``: the controller's wall clock set 1 h ahead or behind for a
+  few seconds, then corrected (:mod:`sim.clockshift`; its monotonic clock, as the
+  kernel's, does not jump).
 
 After the last fault everything is healed, the nodes drain their outboxes, and the
 invariants are checked: every event a node accepted (logged by the node, fsync'd, once
@@ -21,9 +24,6 @@ invariants are checked: every event a node accepted (logged by the node, fsync'd
 per speaker; no acknowledgement came before its commit (an acked event missing from
 the database would show as lost); the controller answers its health check. The
 report goes to ``docs/faults.md`` (``--out``).
-
-Not injected (yet): controller clock jumps of ±1 h (the controller reads the system
-clock directly; this needs a clock seam or libfaketime).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from provisioning.node_file import node_file_text
 from sim import speakers as sim_speakers
 
 KINDS = ("broker_kill", "controller_kill", "node_kill", "speaker_kill", "partition",
-         "controller_disk_full")
+         "controller_disk_full", "controller_clock_jump")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -177,9 +177,9 @@ module's docstring for what each fault does). Result: **{"passed" if self.ok els
 | controller healthy at the end | {"yes" if self.healthy else "no"} | yes |
 
 An acknowledgement sent before its event was committed would show as a lost event:
-the node deletes what was acknowledged, and the controller is killed often.
-Controller clock jumps of ±1 h are not injected yet (the controller reads the system
-clock directly).
+the node deletes what was acknowledged, and the controller is killed often. A
+bulletin asked for while the controller's clock was an hour ahead is refused (its
+start is then in the past) and not counted as due.
 """
 
 
@@ -226,8 +226,11 @@ class Campaign:
         self.mosquitto.start()
         self.proxy = Proxy(self.broker_config.port)
         url_file = self.folder / "api-url"
+        self.clock_file = self.folder / "controller-clock-offset"
+        self.clock_file.write_text("0\n")
         self.commands["controller"] = ([
-            sys.executable, "-m", "controller.cli", "--data", str(data), "serve",
+            sys.executable, "-m", "sim.clockshift", str(self.clock_file),
+            "controller.cli", "--data", str(data), "serve",
             "--mqtt-port", str(self.broker_config.port), "--mqtt-password-file",
             str(self.folder / "controller-password"), "--http-port", str(free_port()),
             "--url-file",
@@ -322,6 +325,11 @@ class Campaign:
         time.sleep(self.rng.uniform(1.0, 3.0))
         filler.unlink()
 
+    def _controller_clock_jump(self) -> None:
+        self.clock_file.write_text(f"{self.rng.choice((3600, -3600))}\n")
+        time.sleep(self.rng.uniform(1.0, 4.0))
+        self.clock_file.write_text("0\n")
+
     def _kill_and_restart(self, name: str) -> None:
         proc = self.procs[name]
         proc.kill()
@@ -354,6 +362,7 @@ class Campaign:
 
     def _finish(self, seconds: float) -> Report:
         self.proxy.cut(0)
+        self.clock_file.write_text("0\n")
         if self.disk:
             (self.disk / "filler").unlink(missing_ok=True)
         self._supervise()
