@@ -54,6 +54,10 @@ class NodeConfig:
     outbox_window: int = 100
     resend_after: float = 15.0
     clock_check: str = "adjtimex"
+    #: The clock's holdover without NTP (node_runtime.clock.ClockTrust): the drift its
+    #: crystal may have, and how far off the clock may be before it is not trusted.
+    clock_drift_ppm: float = 50.0
+    clock_tolerance_s: float = 60.0
     #: The technician's status page (:mod:`node_runtime.status_page`); 0 turns it off.
     status_port: int = 8080
     status_bind: str = "0.0.0.0"
@@ -66,6 +70,9 @@ class NodeConfig:
             raise ConfigError(str(exc)) from None
         if self.clock_check not in CLOCK_CHECKS:
             raise ConfigError(f"clock_check {self.clock_check!r}: expected one of {CLOCK_CHECKS}")
+        if not (0 < self.clock_drift_ppm <= 1000 and 0 < self.clock_tolerance_s <= 3600):
+            raise ConfigError(f"clock_drift_ppm {self.clock_drift_ppm!r} / clock_tolerance_s "
+                              f"{self.clock_tolerance_s!r}: expected 0-1000 ppm and 0-3600 s")
         if self.outbox_window < 1:
             raise ConfigError(f"outbox window {self.outbox_window!r}: expected at least 1")
         if self.telemetry_interval <= 0:
@@ -142,6 +149,8 @@ def config_from_dict(raw: dict[str, Any], base_dir: pathlib.Path | None = None) 
         outbox_window=int(runtime.get("outbox_window", 100)),
         resend_after=float(runtime.get("resend_after", 15.0)),
         clock_check=runtime.get("clock_check", "adjtimex"),
+        clock_drift_ppm=float(runtime.get("clock_drift_ppm", 50.0)),
+        clock_tolerance_s=float(runtime.get("clock_tolerance_s", 60.0)),
         status_port=runtime.get("status_port", 8080),
         status_bind=runtime.get("status_bind", "0.0.0.0"),
         role_settings=_table(raw, device["role"]),

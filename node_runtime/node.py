@@ -59,8 +59,9 @@ class Node:
         self.config = config
         self.device_id = config.device_id
         self.sw_version = sw_version
-        self.clock_synced = clock_synced or clock_check(config.clock_check,
-                                                        config.data_dir / "clock.json")
+        self.clock_synced = clock_synced or clock_check(
+            config.clock_check, config.data_dir / "clock.json",
+            drift_ppm=config.clock_drift_ppm, tolerance_s=config.clock_tolerance_s)
         self.probe = probe or SystemProbe(data_dir=config.data_dir)
         #: Roles add their own telemetry: each ``fields()`` returns keys to merge in.
         self.telemetry_fields: list[Callable[[], dict[str, Any]]] = []
