@@ -79,7 +79,7 @@ def clip_seconds(folder: pathlib.Path, frames: list[EncodedFrame], minutes: int
              now - minutes * 60 - 120)
         node = Node(NodeConfig(
             device_id="bench-cam", role="camera", data_dir=data, mqtt=mqtt("bench-cam"),
-            clock_check="always", telemetry_interval=600,
+            clock_check="always", telemetry_interval=600, status_port=0,
             role_settings={"source": "synthetic", "width": 320, "height": 240, "fps": 5,
                            "bitrate": 100_000, "controller_url": ctl.api_url,
                            "upload_kbps": 10_000_000.0, "min_free_mb": 1.0}))

@@ -78,6 +78,7 @@ class Rig:
             config = NodeConfig(
                 device_id=device, role="speaker", data_dir=self.folder / "nodes" / device,
                 mqtt=self._mqtt(device), clock_check="always", telemetry_interval=600,
+                status_port=0,
                 role_settings={"controller_url": self.ctl.api_url,
                                "output_device": f"bench_{n}", "amp_lead_s": 1.0,
                                "amp_tail_s": 0.5})
@@ -210,16 +211,18 @@ def emergency_fanout(nodes: int = 200, per_process: int = 10,
                 env=env, text=True))
         api, engaged, sounding = [], [], []
         try:
-            for _ in range(runs):
+            for run in range(runs):
                 for w in workers:
                     if w.stdout is None or w.stdout.readline().strip() != "READY":
                         raise RuntimeError("a bench worker failed to start its speakers")
+                if run:  # the last one's cancellation, receipts and acks settle first
+                    time.sleep(5)
                 for w in workers:
                     assert w.stdin is not None
                     w.stdin.write("GO\n")
                     w.stdin.flush()
                 t0 = time.time()
-                r.ctl.broadcasts.emergency({"audio_id": audio["id"], "lead_s": 0.0})
+                made = r.ctl.broadcasts.emergency({"audio_id": audio["id"], "lead_s": 0.0})
                 api.append(time.time() - t0)
                 for w in workers:
                     assert w.stdout is not None
@@ -228,6 +231,9 @@ def emergency_fanout(nodes: int = 200, per_process: int = 10,
                         raise RuntimeError("a node did not sound within 30 s")
                     engaged += [t - t0 for t in result["engaged"]]
                     sounding += [t - t0 for t in result["sounding"]]
+                print(f"emergency run {run + 1}: last relay {max(engaged[-nodes:]):.3f} s, "
+                      f"last sound {max(sounding[-nodes:]):.3f} s", file=sys.stderr)
+                r.ctl.broadcasts.cancel(made["id"])  # one emergency at a time: the next run
         finally:
             for w in workers:
                 if w.stdin:
@@ -305,7 +311,7 @@ def node_memory() -> list[tuple[str, float, str]]:
         toml.write_text(
             f'[device]\nid = "bench-mem"\nrole = "speaker"\ndata_dir = "{r.folder}/mem"\n'
             f'[mqtt]\nport = {r.broker_config.port}\nusername = "bench-mem"\n'
-            f'password = "{PASSWORD}"\n[runtime]\nclock_check = "always"\n'
+            f'password = "{PASSWORD}"\n[runtime]\nclock_check = "always"\nstatus_port = 0\n'
             f'[speaker]\ncontroller_url = "{r.ctl.api_url}"\noutput_device = "bench_0"\n'
             'amp_lead_s = 1.0\n')
         proc = subprocess.Popen([sys.executable, "-m", "speaker_node.cli", "--config",
