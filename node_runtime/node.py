@@ -154,11 +154,12 @@ class Node:
         """Start every thread; returns at once, connected or not."""
         if self.desired:
             self._apply_handlers(self.desired)
+        # The page binds its port before the node's own connection takes an ephemeral one.
+        self._start_status_page()
         self.delivery.start()
         self.commands.start()
         self.session.start()
         self._housekeeping.start()
-        self._start_status_page()
         self.notifier.ready()
         log.info("node %s (%s) started", self.device_id, self.config.role)
 
