@@ -77,16 +77,14 @@ def enrol_if_needed(path: str | pathlib.Path, *, stop: threading.Event | None = 
     if not token or not url:
         raise ConfigError(f"{path}: [enrol] needs token and controller_url")
     mqtt = raw.setdefault("mqtt", {})
-    if not mqtt.get("password"):
-        mqtt["password"] = new_password()
+    if not mqtt.get("password") or not enrol.get("password_hash"):
+        # Made once and kept in the file, so a restart claims with the same password.
+        mqtt["password"] = mqtt.get("password") or new_password()
         enrol["password_hash"] = hash_password(mqtt["password"])
         _write(path, toml_text(raw, "thanthien node file: holds the device's password."))
     serial, model = hardware_serial(root)
     body = {"token": token, "serial": serial, "model": model,
-            "password_hash": enrol.get("password_hash") or hash_password(mqtt["password"])}
-    if "password_hash" not in enrol:
-        enrol["password_hash"] = body["password_hash"]
-        _write(path, toml_text(raw, "thanthien node file: holds the device's password."))
+            "password_hash": enrol["password_hash"]}
     ca = mqtt.get("tls_ca")
     post = post or _post
     wait = POLL_S[0]

@@ -24,7 +24,7 @@ import shlex
 import shutil
 
 from provisioning import cloud_init, wheelhouse
-from provisioning.card import DeviceCard, now_iso
+from provisioning.card import DeviceCard, check_device, now_iso
 from provisioning.identity import DeviceIdentity, new_camera_key, new_identity
 from provisioning.network import Network, keyfiles
 from provisioning.node_file import node_file_text
@@ -92,10 +92,10 @@ class Bundle:
     secrets: tuple[str, ...]  # every secret written on the card, to check they leave it
 
 
-def check(device: Device) -> DeviceCard:
+def check(device: Device) -> None:
     """Validate ``device`` as its card would (ValueError naming the field)."""
-    return DeviceCard(device.device_id, device.role, "$7$101$AA==$AA==", hamlet=device.hamlet,
-                      desk=device.desk, label=device.label)
+    check_device(device.device_id, device.role, hamlet=device.hamlet, desk=device.desk,
+                 label=device.label)
 
 
 def write_bundle(device: Device, site: Site, out: pathlib.Path, *, wheels: pathlib.Path,

@@ -103,5 +103,15 @@ class DeviceCard:
         return cls(**{k: v for k, v in raw.items() if k != "format"})
 
 
+def check_device(device_id: str, role: str, *, hamlet: str | None = None,
+                 desk: str | None = None, label: str | None = None) -> None:
+    """Check a device's fields as its card would, before it has credentials (a batch's
+    rows, an enrolment token's device); :class:`CardError` names the field."""
+    DeviceCard(device_id, role, _NO_HASH, hamlet=hamlet, desk=desk, label=label)
+
+
+_NO_HASH = "$7$1$AA==$AA=="  # stands in for the hash the device does not have yet
+
+
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()

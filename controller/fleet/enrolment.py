@@ -27,7 +27,7 @@ import sqlite_utils
 
 from controller.errors import Forbidden, InvalidRequest, _t
 from controller.fleet.cards import Cards
-from provisioning.card import CardError, DeviceCard
+from provisioning.card import CardError, DeviceCard, check_device
 
 TOKEN_PREFIX = "te_"
 DEFAULT_TTL_S = 7 * 86400
@@ -51,7 +51,7 @@ class Enrolment:
                user: str | None = None) -> dict[str, Any]:
         """A new one-time token for ``device_id`` (shown once; kept as its hash)."""
         try:
-            DeviceCard(device_id, role, "$7$1$AA==$AA==", hamlet=hamlet, desk=desk, label=label)
+            check_device(device_id, role, hamlet=hamlet, desk=desk, label=label)
         except CardError as exc:
             raise InvalidRequest(str(exc).replace("card ", "", 1)) from None
         if not 60 <= ttl_s <= MAX_TTL_S:
@@ -127,12 +127,12 @@ class Enrolment:
     def approve(self, device_id: str, user: str | None = None) -> dict[str, Any] | None:
         """Approve ``device_id``'s claim (None: it has none; approve it as before)."""
         row = self.writer.call(lambda db: db.execute(
-            "SELECT token_sha256, role, hamlet, desk, label, password_hash, serial, expires"
+            "SELECT token_sha256, role, hamlet, desk, label, password_hash, serial"
             " FROM enrolments WHERE device_id = ? AND status = 'claimed'",
             (device_id,)).fetchone())
         if row is None:
             return None
-        sha, role, hamlet, desk, label, password_hash, serial, _ = row
+        sha, role, hamlet, desk, label, password_hash, serial = row
         card = DeviceCard(device_id, role, password_hash, hamlet=hamlet, desk=desk, label=label)
         result = self.cards.import_card(card, user=user)
         now = time.time()
