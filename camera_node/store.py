@@ -60,6 +60,7 @@ from wire.footage import (
 log = logging.getLogger(__name__)
 
 RESERVE_FILE = ".reserve"  # room kept for a retirement line when the card is full
+FS_SLACK = 64 << 10  # block rounding, a new folder and a manifest line, when making room
 
 VERIFY_TEXT = """\
 KIỂM TRA ĐOẠN VIDEO NÀY / HOW TO CHECK THIS CLIP
@@ -192,7 +193,7 @@ class SegmentStore:
         self.disk_full_events += 1
         log.warning("disk full writing a %d-byte segment: making room", len(data))
         if self.on_full is not None:
-            self.on_full(len(data))
+            self.on_full(len(data) + self._room_overhead())
         try:
             return self._add(data, meta)
         except OSError as exc:
@@ -305,6 +306,13 @@ class SegmentStore:
         reserve.unlink()
         log.warning("card full: used the reserve to write the manifest")
         return True
+
+    def _room_overhead(self) -> int:
+        """Room a retry needs beyond the segment's bytes: the reserve a retirement
+        makes again if a manifest line used it, and the filesystem's own (block
+        rounding, the folder, the manifest line)."""
+        missing = not (self.root / RESERVE_FILE).exists()
+        return (self.reserve_bytes if missing and self.reserve_bytes > 0 else 0) + FS_SLACK
 
     def _keep_reserve(self) -> None:
         reserve = self.root / RESERVE_FILE
