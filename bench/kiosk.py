@@ -86,6 +86,43 @@ def window(taps: int = 10_000) -> list[Result]:
     raise RuntimeError(f"window benchmark failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
 
 
+def bare_kivy() -> Result:
+    """Baseline, measured in the same run: RSS of a bare Kivy app (one Vietnamese
+    label, same window size, same renderer) two seconds after its first frame. It is
+    the floor any Kivy kiosk starts from on this machine."""
+    command = ["xvfb-run", "-a", "-s", "-screen 0 1024x768x24", sys.executable, "-m",
+               "bench.kiosk", "--bare"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                         cwd=pathlib.Path(__file__).resolve().parent.parent)
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return tuple(json.loads(line[7:]))  # type: ignore[return-value]
+    raise RuntimeError(f"bare Kivy baseline failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+
+
+def _bare_child() -> None:
+    os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    os.environ["KIVY_NO_ARGS"] = "1"
+    from kivy.config import Config
+    Config.set("graphics", "width", "800")
+    Config.set("graphics", "height", "480")
+    from kivy.app import App
+    from kivy.clock import Clock
+    from kivy.uix.label import Label
+
+    class Bare(App):
+        def build(self) -> Label:
+            Clock.schedule_once(self.measure, 2.0)
+            return Label(text="Xin chào quý khách")
+
+        def measure(self, _dt: float) -> None:
+            print("RESULT " + json.dumps(["kivy_bare_rss", round(_rss_mb(), 1), "MB"]),
+                  flush=True)
+            self.stop()
+
+    Bare().run()
+
+
 def _window_child(taps: int) -> None:
     folder = pathlib.Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
     from kiosk.cli import prepare_kivy
@@ -146,6 +183,10 @@ def _window_child(taps: int) -> None:
         ("kiosk_rss_after_100_taps", round(rss[100], 1), "MB"),
         (f"kiosk_rss_after_{taps}_taps", round(rss[taps], 1), "MB"),
         ("kiosk_rss_growth_100_to_n", round((rss[taps] / rss[100] - 1) * 100, 2), "%"),
+        ("kivy_bare_rss", bare, "MB", "-",
+         "baseline: a bare Kivy app (one label, 800x480) on the same renderer, same run"),
+        ("kiosk_rss_over_bare_kivy", round(figures[f"kiosk_rss_after_{taps}_taps"] / bare, 3),
+         "x", "-", f"RSS after {taps} taps / the bare Kivy app's"),
         ("kiosk_rss_without_software_gl", round(rss[taps] - state["gl"], 1), "MB"),
     ]
     print("RESULT " + json.dumps(results), flush=True)
@@ -156,6 +197,7 @@ def run(quick: bool = False) -> list[tuple[str, float, str, str, str]]:
     taps = 300 if quick else 10_000
     (_, durable_p95, _), = durable(200 if quick else 1000)
     figures = {name: value for name, value, _ in window(taps)}
+    _, bare, _ = bare_kivy()
     frame = figures["kiosk_tap_to_thanks_frame_p95"]
     return [
         ("kiosk_tap_to_durable_p95", durable_p95, "ms", "<= 10",
@@ -169,6 +211,10 @@ def run(quick: bool = False) -> list[tuple[str, float, str, str, str]]:
          "the same process later"),
         ("kiosk_rss_growth", figures["kiosk_rss_growth_100_to_n"], "%", "<= 10",
          f"RSS after {taps} taps / after 100, minus 1"),
+        ("kivy_bare_rss", bare, "MB", "-",
+         "baseline: a bare Kivy app (one label, 800x480) on the same renderer, same run"),
+        ("kiosk_rss_over_bare_kivy", round(figures[f"kiosk_rss_after_{taps}_taps"] / bare, 3),
+         "x", "-", f"RSS after {taps} taps / the bare Kivy app's"),
         ("kiosk_rss_without_software_gl", figures["kiosk_rss_without_software_gl"], "MB",
          "<= 120", f"RSS after {taps} taps less the resident code and data of Mesa's "
          "llvmpipe (libLLVM, swrast_dri), which renders here and which a Pi's V3D GPU "
@@ -179,6 +225,8 @@ def run(quick: bool = False) -> list[tuple[str, float, str, str, str]]:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--window":
         _window_child(int(sys.argv[2]))
+    elif sys.argv[1:] == ["--bare"]:
+        _bare_child()
     else:
         for row in run(quick="--quick" in sys.argv):
             print(f"BENCH {row[0]} {row[1]} {row[2]}")

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wire.errors import MessageError
 from wire.messages import EVENT_COMMAND_RESULT, decode, parse_ts, utc_now
 from wire.topics import Topic
-
-if TYPE_CHECKING:
-    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +33,7 @@ _SEEN_DAYS = 30
 class CommandDispatcher:
     """Runs registered handlers for commands received on the device's topic."""
 
-    def __init__(self, db: sqlite_utils.Database, report: Report, lock: threading.Lock):
+    def __init__(self, db: sqlite3.Connection, report: Report, lock: threading.Lock):
         self._db = db
         self._lock = lock
         self._report = report

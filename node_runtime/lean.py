@@ -3,10 +3,10 @@
 Two measures, each worth a few megabytes of every node's resident memory:
 
 - :func:`import_hiding` imports a library with some of its optional
-  companions hidden. sqlite-utils imports numpy and pandas whenever they are
-  installed (to map their types to columns); requests imports
-  charset_normalizer (to guess the encoding of text responses). A node uses
-  none of that: it stores no numpy values and downloads only binary audio.
+  companions hidden: requests imports charset_normalizer (to guess the
+  encoding of text responses), and a node downloads only binary audio. (For
+  the same reason a node's SQLite goes through plain :mod:`sqlite3`, not
+  sqlite-utils: see ``node_runtime.storage``.)
 - :func:`fewer_malloc_arenas` caps glibc's per-thread malloc arenas: a
   node's half-dozen threads each get one by default, and each keeps freed
   memory of its own.

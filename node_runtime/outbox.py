@@ -66,7 +66,7 @@ class Outbox:
         with self._lock:
             events = []
             synced = self._clock_synced()
-            with self._db.conn:
+            with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
                 for type_, data in items:
                     event = new_event(self.device_id, self._next_seq, type_, data,
@@ -114,7 +114,7 @@ class Outbox:
 
     def _delete(self, ids: list[str]) -> int:
         removed = 0
-        with self._db.conn:
+        with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]

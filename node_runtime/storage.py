@@ -5,23 +5,19 @@ from __future__ import annotations
 import os
 import pathlib
 import sqlite3
-from typing import TYPE_CHECKING
 
 from node_runtime.errors import OutboxError
-from node_runtime.lean import import_hiding
-
-if TYPE_CHECKING:
-    import sqlite_utils
-else:  # without numpy and pandas, which it would import only to map their types
-    sqlite_utils = import_hiding("sqlite_utils", ("numpy", "pandas"))
 
 
-def open_durable(path: str | pathlib.Path) -> sqlite_utils.Database:
+def open_durable(path: str | pathlib.Path) -> sqlite3.Connection:
     """A WAL database whose every commit is fsync'd (``synchronous=FULL``).
 
-    Autocommit mode: each statement outside ``with db.conn:`` is its own
-    durable transaction. The connection is shared between threads; callers
-    serialise access with their own lock.
+    Autocommit mode: each statement outside ``with db:`` is its own durable
+    transaction. The connection is shared between threads; callers serialise
+    access with their own lock. Plain :mod:`sqlite3`, not sqlite-utils as on the
+    controller: a node writes a few fixed tables with plain SQL, and sqlite-utils
+    with what it imports (click, dateutil, pluggy) would cost every node about
+    4 MB of resident memory.
     """
     path = pathlib.Path(path)
     try:
@@ -32,9 +28,7 @@ def open_durable(path: str | pathlib.Path) -> sqlite_utils.Database:
         conn.execute("PRAGMA synchronous=FULL")
     except (OSError, sqlite3.Error) as exc:
         raise OutboxError(f"cannot open node database {path}: {exc}") from None
-    # No sqlite-utils plugins: loading them scans every installed package (and half
-    # a megabyte of a node's memory) for entry points we never use.
-    return sqlite_utils.Database(conn, execute_plugins=False)
+    return conn
 
 
 def fsync_dir(path: str | pathlib.Path) -> None:
