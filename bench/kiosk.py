@@ -183,10 +183,6 @@ def _window_child(taps: int) -> None:
         ("kiosk_rss_after_100_taps", round(rss[100], 1), "MB"),
         (f"kiosk_rss_after_{taps}_taps", round(rss[taps], 1), "MB"),
         ("kiosk_rss_growth_100_to_n", round((rss[taps] / rss[100] - 1) * 100, 2), "%"),
-        ("kivy_bare_rss", bare, "MB", "-",
-         "baseline: a bare Kivy app (one label, 800x480) on the same renderer, same run"),
-        ("kiosk_rss_over_bare_kivy", round(figures[f"kiosk_rss_after_{taps}_taps"] / bare, 3),
-         "x", "-", f"RSS after {taps} taps / the bare Kivy app's"),
         ("kiosk_rss_without_software_gl", round(rss[taps] - state["gl"], 1), "MB"),
     ]
     print("RESULT " + json.dumps(results), flush=True)

@@ -7,6 +7,7 @@ controller with :meth:`Node.emit`, which returns once the event is durable.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import logging
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 SOFTWARE_VERSION = "0.1.0"
 OFFLINE_STATE = encode(Topic.STATE, {"status": "offline"})  # the will, and a clean goodbye
 
+#: How long after applying a desired config the node reports it (event, state).
+REPORT_DELAY_S = 1.0
+
 #: A config handler applies the role's part of a desired config, or raises to refuse it.
 ConfigHandler = Callable[[dict[str, Any]], None]
 
@@ -69,6 +73,9 @@ class Node:
         self._started_at = time.monotonic()
         self._stop = threading.Event()
         self._config_handlers: list[ConfigHandler] = []
+        self._reports: collections.deque[dict[str, Any]] = collections.deque(maxlen=64)
+        self._reports_lock = threading.Lock()
+        self._report_timer: threading.Timer | None = None
         #: Role checks for the watchdog (e.g. the kiosk's UI loop still turning).
         self.health_checks: list[Callable[[], bool]] = []
         db_path = config.data_dir / "node.db"
@@ -168,6 +175,11 @@ class Node:
         if self._stop.is_set():
             return
         self._stop.set()
+        with self._reports_lock:
+            timer = self._report_timer
+        if timer is not None:
+            timer.cancel()
+        self._send_reports()  # (into the outbox: delivered after the next start if not now)
         self.notifier.stopping()
         if self.status_page is not None:
             self.status_page.close()
@@ -287,13 +299,36 @@ class Node:
                 )
             self.config_version, self.desired = version, desired
             log.info("applied config version %s", version)
-            self.session.publish(self.topic(Topic.STATE), encode(Topic.STATE, self.birth()),
-                                 retain=True)
         data: dict[str, Any] = {"version": version, "ok": error is None,
                                 "running_version": self.config_version}
         if error:
             data["error"] = error
-        self.emit(EVENT_CONFIG_APPLIED, data)
+        self._report_later(data)
+
+    def _report_later(self, data: dict[str, Any]) -> None:
+        """Report an applied (or refused) config ``REPORT_DELAY_S`` from now: the
+        ``config_applied`` event, and the retained state with the running version. An
+        emergency reaches every speaker at once as a new config; what it must do (close
+        the relay, sound) comes first, the acknowledgements that every speaker and then
+        the controller must process come after. Configs within the delay are reported
+        together."""
+        with self._reports_lock:
+            self._reports.append(data)
+            if self._report_timer is not None or self._stop.is_set():
+                return
+            self._report_timer = threading.Timer(REPORT_DELAY_S, self._send_reports)
+            self._report_timer.daemon = True
+            self._report_timer.start()
+
+    def _send_reports(self) -> None:
+        with self._reports_lock:
+            reports, self._report_timer = list(self._reports), None
+            self._reports.clear()
+        if any(r["ok"] for r in reports):
+            self.session.publish(self.topic(Topic.STATE), encode(Topic.STATE, self.birth()),
+                                 retain=True)
+        for data in reports:
+            self.emit(EVENT_CONFIG_APPLIED, data)
 
     def _apply_handlers(self, desired: dict[str, Any]) -> str | None:
         for handler in self._config_handlers:

@@ -54,18 +54,32 @@ class PyAudioOutput:
         self.frames_per_buffer = frames_per_buffer
         self._pa: Any = None
         self._stream: Any = None
+        self._index: int | None = None  # the device's, once found (PortAudio's list is fixed)
 
     def _device_index(self) -> int | None:
-        if not self.device:
-            return None
+        if not self.device or self._index is not None:
+            return self._index
         names = []
         for i in range(self._pa.get_device_count()):
             info = self._pa.get_device_info_by_index(i)
             names.append(info["name"])
             if info["maxOutputChannels"] > 0 and self.device in info["name"]:
+                self._index = i
                 return i
         raise AudioDeviceError(f"no output device named like {self.device!r}; "
                                f"PortAudio lists {names}")
+
+    def prepare(self) -> None:
+        """Start PortAudio and find the device now, not when the first sound is due:
+        PortAudio probes every ALSA device as it starts, which an emergency should not
+        wait for. Raises :class:`AudioDeviceError` as :meth:`open` would."""
+        try:
+            if self._pa is None:
+                self._pa = _portaudio_acquire()
+            self._device_index()
+        except (OSError, ImportError) as exc:
+            raise AudioDeviceError(f"cannot start sound output {self.device or 'default'}: "
+                                   f"{exc}") from None
 
     def open(self) -> None:
         """Open the stream (idempotent)."""
@@ -107,5 +121,5 @@ class PyAudioOutput:
     def close(self) -> None:
         self.close_stream()
         if self._pa is not None:
-            self._pa = None
+            self._pa, self._index = None, None
             _portaudio_release()

@@ -126,6 +126,10 @@ class Speaker:
     def start(self) -> None:
         """Settle what the last run left (receipts owed, a play cut by a crash), then run."""
         tones.attention_tone(self.attention_tone_s)  # made now: an emergency must not wait
+        try:
+            self.output.prepare()  # (nor for PortAudio to start)
+        except AudioDeviceError as exc:  # reported again, per item, when one is due
+            log.error("%s", exc)
         interrupted = self.ledger.interrupted()
         if interrupted is not None:
             log.warning("restarted during playback of %s", interrupted["occurrence"])
@@ -351,7 +355,6 @@ class Speaker:
         def note() -> None:  # (again after a pre-emption, which noted its own item)
             self.ledger.begin(occ.id, base, format_ts(started))
 
-        note()
         interruptions: list[dict[str, Any]] = []
         status, reason, position = PLAYED, None, 0
         volume = 1.0 if occ.emergency else self.volume
@@ -371,12 +374,15 @@ class Speaker:
 
     def _pump(self, occ: Occurrence, pcm: Pcm, interruptions: list[dict[str, Any]],
               note: Callable[[], None] | None = None) -> int:
-        """Write ``pcm`` in 20 ms chunks paced to the wall clock; return frames written."""
+        """Write ``pcm`` in 20 ms chunks paced to the wall clock; return frames written.
+        ``note`` records in the ledger that ``occ`` plays, after the first chunk is
+        written; the telemetry saying so goes a second in (and at the end): sound
+        first, when an emergency starts on every speaker at once, bookkeeping after."""
         with self._lock:
             self._playing.append((occ, 0.0))
-        self.node.publish_telemetry()
         try:
             t0, sent, pos, noted = time.monotonic(), 0, 0, time.monotonic()
+            first, told = True, None
             while pos < len(pcm):
                 self._check_abort(occ, pos)
                 if not occ.emergency:
@@ -394,7 +400,14 @@ class Speaker:
                 ahead = t0 + sent / RATE - time.monotonic()
                 if ahead > AHEAD_S:
                     time.sleep(ahead - AHEAD_S)
+                if first:  # the first chunk is out
+                    first = False
+                    if note is not None:
+                        note()
                 if time.monotonic() - noted >= 1.0:
+                    if told is None:  # a second in: the controller hears what plays
+                        told = pos
+                        self.node.publish_telemetry()
                     noted = time.monotonic()
                     self.ledger.progress(round(pos / RATE, 3), format_ts(utc_now()))
             # let the last buffered audio drain before the receipt says "ended"
