@@ -147,8 +147,8 @@ def node_memory() -> float:
 
 
 def import_floor() -> float:
-    """RSS (MB) of a process that only imports Python, paho-mqtt and sqlite-utils (as
-    the node imports it: without numpy, see node_runtime.storage)."""
+    """RSS (MB) of a process that only imports Python, paho-mqtt and the node's SQLite
+    opener (``node_runtime.storage``: plain sqlite3)."""
     code = ("import paho.mqtt.client, node_runtime.storage;"
             "print(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -218,7 +218,7 @@ def run(quick: bool = False) -> list[tuple[str, float, str, str, str]]:
         ("event_latency_p99", round(p99, 2), "ms", "<= 50", "emit -> ack at the node, 100/s"),
         ("node_runtime_rss", round(rss, 1), "MB", "<= 30", "idle connected node process"),
         ("node_import_floor_rss", round(floor, 1), "MB", "-",
-         "baseline: interpreter + paho-mqtt + sqlite-utils imported, nothing else"),
+         "baseline: interpreter + paho-mqtt + sqlite3 imported, nothing else"),
         ("offline_detection", round(offline, 2), "s", f"<= {1.5 * keepalive}",
          f"keepalive {keepalive} s; link frozen (SIGSTOP) -> API shows offline"),
         ("offline_detection_vs_keepalive", round(offline / keepalive, 2), "ratio", "<= 1.5",
