@@ -285,7 +285,7 @@ class Node:
             # would hand back, say, a schedule whose emergency was since cancelled.
             log.warning("ignored desired config version %s: older than the running %s",
                         version, self.config_version)
-            self.emit(EVENT_CONFIG_APPLIED, {
+            self._report_later({
                 "version": version, "ok": False, "running_version": self.config_version,
                 "error": f"version {version} is older than the running "
                          f"{self.config_version}"})

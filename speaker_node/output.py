@@ -85,15 +85,14 @@ class PyAudioOutput:
         """Open the stream (idempotent)."""
         if self._stream is not None:
             return
+        self.prepare()
         try:
             import pyaudio
-            if self._pa is None:
-                self._pa = _portaudio_acquire()
             self._stream = self._pa.open(
                 format=pyaudio.paInt16, channels=1, rate=self.rate, output=True,
                 output_device_index=self._device_index(),
                 frames_per_buffer=self.frames_per_buffer)
-        except (OSError, ImportError) as exc:
+        except OSError as exc:
             raise AudioDeviceError(f"cannot open sound output {self.device or 'default'}: "
                                    f"{exc}") from None
 

@@ -382,7 +382,7 @@ class Speaker:
             self._playing.append((occ, 0.0))
         try:
             t0, sent, pos, noted = time.monotonic(), 0, 0, time.monotonic()
-            first, told = True, None
+            first, told = True, False
             while pos < len(pcm):
                 self._check_abort(occ, pos)
                 if not occ.emergency:
@@ -405,8 +405,8 @@ class Speaker:
                     if note is not None:
                         note()
                 if time.monotonic() - noted >= 1.0:
-                    if told is None:  # a second in: the controller hears what plays
-                        told = pos
+                    if not told:  # a second in: the controller hears what plays
+                        told = True
                         self.node.publish_telemetry()
                     noted = time.monotonic()
                     self.ledger.progress(round(pos / RATE, 3), format_ts(utc_now()))
